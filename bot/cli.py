@@ -1,0 +1,226 @@
+"""`ccbot`: run the bot, talk to it from a terminal, and the admin's tools."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+from pathlib import Path
+
+import click
+
+from bot import config as config_module
+from bot.config import Config
+from bot.errors import ConfigError
+
+EXIT_DONE, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+def _setup_logging(verbose: int, default: str) -> None:
+    level = {0: default.upper(), 1: "INFO"}.get(verbose, "DEBUG")
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # panoramisk logs every reconnect attempt at error level; ccbot says it once.
+    logging.getLogger("panoramisk").setLevel(logging.CRITICAL)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _load(ctx: click.Context) -> Config:
+    try:
+        return config_module.load(ctx.obj["config"])
+    except ConfigError as exc:
+        path = config_module.find_path(ctx.obj["config"])
+        click.echo(
+            f"ccbot can't start: {path} has {len(exc.problems)} problem(s):", err=True
+        )
+        for problem in exc.problems:
+            click.echo(f"  - {problem}", err=True)
+        ctx.exit(EXIT_USAGE)
+        raise AssertionError from exc  # unreachable: ctx.exit raises
+
+
+def _run[T](work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(work())
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="TOML file (default $CCBOT_CONFIG, else ./ccbot.toml).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """ccbot: Asterisk call queues from Slack, Teams and the terminal."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+    ctx.obj["verbose"] = verbose
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run every adapter the config enables, until Ctrl-C."""
+    config = _load(ctx)
+    _setup_logging(ctx.obj["verbose"], config.settings.log_level)
+    from bot.app import App
+
+    async def serve() -> None:
+        app = App(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await app.run(stop)
+        finally:
+            await app.close()
+
+    _run(serve)
+
+
+async def _one_shot(config: Config, email: str, line: str) -> tuple[str, bool]:
+    from bot.app import App
+    from handlers.messages import render_text
+
+    app = App(config)
+    try:
+        await app.connect(wait=config.settings.pbx[0].connect_timeout)
+        await app.control.expire_due()
+        reply = await app.commands.handle(email, line)
+        return render_text(reply), reply.ok
+    finally:
+        await app.close()
+
+
+@main.command()
+@click.option(
+    "--as", "email", required=True, metavar="EMAIL", help="The person speaking."
+)
+@click.argument("text", nargs=-1, required=True)
+@click.pass_context
+def say(ctx: click.Context, email: str, text: tuple[str, ...]) -> None:
+    """Run one chat command as EMAIL and print the reply.
+
+    Exit status: 0 done, 1 refused or failed, 2 bad usage.
+    """
+    config = _load(ctx)
+    _setup_logging(ctx.obj["verbose"], "warning")
+    output, ok = _run(lambda: _one_shot(config, email, " ".join(text)))
+    click.echo(output)
+    ctx.exit(EXIT_DONE if ok else EXIT_REFUSED)
+
+
+@main.command()
+@click.option(
+    "--as", "email", required=True, metavar="EMAIL", help="The person speaking."
+)
+@click.pass_context
+def chat(ctx: click.Context, email: str) -> None:
+    """Chat with ccbot in the terminal as EMAIL (Ctrl-D to quit)."""
+    config = _load(ctx)
+    _setup_logging(ctx.obj["verbose"], "warning")
+    from integrations.console.chat import chat_loop
+
+    _run(lambda: chat_loop(config, email))
+
+
+@main.group()
+def people() -> None:
+    """The people list."""
+
+
+@people.command("import")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def people_import(ctx: click.Context, file: Path | None) -> None:
+    """Import or update people from a CSV file (default: the config's csv)."""
+    config = _load(ctx.find_root())
+    _setup_logging(ctx.find_root().obj["verbose"], "warning")
+    from bot.people import import_csv
+    from bot.store import Store
+
+    path = file or config.people_csv
+    if not path.exists():
+        click.echo(f"No such file: {path}", err=True)
+        ctx.exit(EXIT_USAGE)
+    store = Store(config.store_path)
+    report = import_csv(path, store, config.settings.people, config.queues)
+    for problem in report.problems:
+        click.echo(f"{path}: {problem}", err=True)
+    click.echo(f"Imported {path}: {report.summary}.")
+    ctx.exit(EXIT_REFUSED if report.problems else EXIT_DONE)
+
+
+@people.command("list")
+@click.pass_context
+def people_list(ctx: click.Context) -> None:
+    """Everyone ccbot knows, with their interface and default queues."""
+    config = _load(ctx.find_root())
+    from bot.store import Store
+    from handlers.messages import Reply, Table, render_text
+
+    store = Store(config.store_path)
+    rows = tuple(
+        (
+            p.email,
+            p.name,
+            p.role.value,
+            p.interface,
+            ";".join(p.queues) or "-",
+            p.timezone,
+        )
+        for p in store.people()
+    )
+    table = Table(
+        "",
+        ("Email", "Name", "Role", "Interface", "Queues", "Time zone"),
+        rows,
+        empty="Nobody yet: `ccbot people import FILE.csv`.",
+    )
+    click.echo(render_text(Reply(text=f"{len(rows)} people", blocks=(table,))))
+
+
+@main.command()
+@click.pass_context
+def queues(ctx: click.Context) -> None:
+    """Every queue as Asterisk reports it, as in /queues."""
+    config = _load(ctx)
+    _setup_logging(ctx.obj["verbose"], "warning")
+
+    async def show() -> str:
+        from bot.app import App
+        from handlers.messages import render_text
+        from handlers.status import queues_reply
+
+        app = App(config)
+        try:
+            await app.connect(wait=config.settings.pbx[0].connect_timeout)
+            return render_text(await queues_reply(app.control, None))
+        finally:
+            await app.close()
+
+    click.echo(_run(show))
+
+
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check what ccbot is connected to, and say what is wrong."""
+    config = _load(ctx)
+    _setup_logging(ctx.obj["verbose"], "critical")
+    from bot.doctor import run_checks
+
+    lines, problems = _run(lambda: run_checks(config))
+    for line in lines:
+        click.echo(line)
+    click.echo(f"\n{problems} problem(s) found." if problems else "\nAll good.")
+    ctx.exit(EXIT_REFUSED if problems else EXIT_DONE)

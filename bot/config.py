@@ -1,0 +1,179 @@
+"""The one TOML configuration file, validated into frozen settings."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.domain import QueueInfo
+from bot.errors import ConfigError
+
+DEFAULT_PATH = "ccbot.toml"
+ENV_PATH = "CCBOT_CONFIG"
+
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    path: str = "ccbot.db"
+    retention_days: int = Field(default=90, ge=1)
+
+
+class PbxSettings(_Section):
+    name: Name
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = Field(min_length=1)
+    secret_env: str = Field(min_length=1, description="environment variable name")
+    action_timeout: float = Field(default=5.0, gt=0)
+    connect_timeout: float = Field(default=3.0, gt=0)
+    reconnect_max: float = Field(default=30.0, gt=0)
+
+    def secret(self) -> str:
+        return os.environ.get(self.secret_env, "")
+
+
+class QueueSettings(_Section):
+    name: Name
+    pbx: str = ""
+    display_name: str = ""
+    channels: list[str] = []
+
+    def info(self, default_pbx: str) -> QueueInfo:
+        return QueueInfo(
+            name=self.name,
+            pbx=self.pbx or default_pbx,
+            display_name=self.display_name or self.name.capitalize(),
+            channels=tuple(self.channels),
+        )
+
+
+class PeopleSettings(_Section):
+    csv: str = "people.csv"
+    interface: str = "PJSIP/{extension}"
+    state_interface: str = ""
+    default_timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _templates_name_extension(self) -> PeopleSettings:
+        for key in ("interface", "state_interface"):
+            template = getattr(self, key)
+            if template and "{extension}" not in template:
+                raise ValueError(f"{key} template must contain {{extension}}")
+        return self
+
+
+class ConsoleSettings(_Section):
+    enabled: bool = True
+
+
+class Settings(_Section):
+    store: StoreSettings = StoreSettings()
+    pbx: list[PbxSettings] = Field(min_length=1)
+    queue: list[QueueSettings] = Field(min_length=1)
+    people: PeopleSettings = PeopleSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config:
+    """Settings plus the facts derived from them, with paths made absolute."""
+
+    def __init__(self, settings: Settings, path: Path) -> None:
+        self.settings = settings
+        self.path = path
+        self.base = path.parent
+        default_pbx = settings.pbx[0].name
+        self.queues = {q.name: q.info(default_pbx) for q in settings.queue}
+        self.pbxes = {p.name: p for p in settings.pbx}
+
+    def resolve(self, relative: str) -> Path:
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else self.base / candidate
+
+    @property
+    def store_path(self) -> Path:
+        return self.resolve(self.settings.store.path)
+
+    @property
+    def people_csv(self) -> Path:
+        return self.resolve(self.settings.people.csv)
+
+    def queues_on(self, pbx: str) -> list[str]:
+        return [name for name, info in self.queues.items() if info.pbx == pbx]
+
+
+def find_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get(ENV_PATH) or DEFAULT_PATH)
+
+
+def load(explicit: str | None = None) -> Config:
+    path = find_path(explicit)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            [f"{path}: no such file (use --config or ${ENV_PATH})"]
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    return parse(raw, path.resolve())
+
+
+def parse(raw: dict[str, Any], path: Path) -> Config:
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from exc
+
+    problems = _cross_check(settings)
+    if problems:
+        raise ConfigError(problems)
+    return Config(settings, path)
+
+
+def _describe(error: Any) -> str:
+    key = _dotted(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown setting"
+    if error["type"] == "missing":
+        return f"{key}: required setting is missing"
+    return f"{key}: {message} (got {error.get('input')!r})"
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item + 1}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _cross_check(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    pbx_names = [p.name for p in settings.pbx]
+    queue_names = [q.name for q in settings.queue]
+    for kind, names in (("pbx", pbx_names), ("queue", queue_names)):
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"{kind}: the name {name!r} is used more than once")
+
+    for index, queue in enumerate(settings.queue, start=1):
+        if queue.pbx and queue.pbx not in pbx_names:
+            problems.append(
+                f"queue[{index}].pbx: no [[pbx]] is named {queue.pbx!r} "
+                f"(known: {', '.join(pbx_names)})"
+            )
+    if queue_names and "all" in queue_names:
+        problems.append("queue: 'all' is reserved and cannot name a queue")
+    return problems

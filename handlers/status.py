@@ -1,0 +1,166 @@
+"""/queues, /whoison and /me: what Asterisk and ccbot know, told plainly."""
+
+from __future__ import annotations
+
+from bot.control import Control, look
+from bot.domain import Member, PbxSnapshot, Person, QueueSnapshot
+from bot.errors import CcbotError, NoSuchQueue, PbxUnavailable
+from handlers.messages import Fields, Note, Reply, Section, Table
+from handlers.text import join, wait, when
+
+
+def error_text(error: CcbotError) -> str:
+    """A core error as one sentence a chat user can act on."""
+    if isinstance(error, NoSuchQueue):
+        return f"{error} Ask your admin to check it with `ccbot doctor`."
+    if isinstance(error, PbxUnavailable):
+        return "the phone system isn't reachable; the change is saved."
+    return f"the phone system refused the change ({error}). Ask your admin."
+
+
+def _member_state(member: Member) -> str:
+    if member.paused:
+        return f"paused: {member.reason}" if member.reason else "paused"
+    if member.in_call:
+        return "on a call"
+    return "available"
+
+
+def _away_note(away: list[str]) -> Note | None:
+    if not away:
+        return None
+    return Note(
+        f"Can't reach the phone system ({join(away)}) right now: "
+        "showing what I saw last."
+    )
+
+
+async def queues_reply(control: Control, actor: Person) -> Reply:
+    snapshots, away = await look(control)
+    blocks: list[Section | Table | Note] = []
+    for name, info in control.config.queues.items():
+        queue = _queue(snapshots, info.pbx, name)
+        if queue is None:
+            blocks.append(
+                Section(f"*{info.display_name}* — no news from Asterisk yet.")
+            )
+            continue
+        rows = []
+        for member in sorted(
+            queue.members.values(), key=lambda m: m.name or m.interface
+        ):
+            person = control.person_for_interface(member.interface)
+            label = person.name if person else (member.name or member.interface)
+            kind = " (static)" if member.static else ""
+            rows.append((label + kind, _member_state(member)))
+        waiting = len(queue.callers)
+        headline = f"*{info.display_name}* — {waiting} waiting"
+        if waiting:
+            headline += f", longest {wait(queue.longest_wait)}"
+        blocks.append(
+            Table(headline, ("Member", "State"), tuple(rows), empty="Nobody is in it.")
+        )
+    note = _away_note(away)
+    if note:
+        blocks.append(note)
+    total = sum(len(q.callers) for s in snapshots.values() for q in s.queues.values())
+    summary = f"{len(control.config.queues)} queues, {total} callers waiting."
+    return Reply(text=summary, blocks=tuple(blocks), public=True)
+
+
+def _queue(
+    snapshots: dict[str, PbxSnapshot], pbx: str, name: str
+) -> QueueSnapshot | None:
+    snapshot = snapshots.get(pbx)
+    return snapshot.queues.get(name) if snapshot else None
+
+
+async def whoison_reply(
+    control: Control, actor: Person, names: list[str] | None
+) -> Reply:
+    snapshots, away = await look(control)
+    chosen = names or list(control.config.queues)
+    lines = []
+    for name in chosen:
+        info = control.config.queues[name]
+        queue = _queue(snapshots, info.pbx, name)
+        if queue is None:
+            lines.append(f"*{info.display_name}*: no news from Asterisk yet.")
+            continue
+        ready = []
+        for member in queue.members.values():
+            if member.paused:
+                continue
+            person = control.person_for_interface(member.interface)
+            ready.append(person.name if person else (member.name or member.interface))
+        people = join(sorted(ready)) if ready else "nobody"
+        lines.append(f"*{info.display_name}*: {people}")
+    blocks: list[Section | Note] = [Section("\n".join(lines))]
+    note = _away_note(away)
+    if note:
+        blocks.append(note)
+    if len(chosen) == 1:
+        return Reply(text=lines[0], blocks=tuple(blocks[1:]), public=True)
+    return Reply(text="Taking calls now:", blocks=tuple(blocks), public=True)
+
+
+async def me_reply(control: Control, person: Person, actor: Person) -> Reply:
+    now = control.clock()
+    tz = actor.timezone
+    memberships = {m.queue: m for m in control.memberships(person.email)}
+    rows = []
+    for queue in control.queues_of(person.email):
+        seen = control.seen(queue, person.email)
+        membership = memberships.get(queue)
+        if seen is not None and seen.static:
+            state = "permanent (static) member"
+        elif membership is None:
+            state = "leaving: waiting for the phone system"
+        elif seen is None:
+            state = "joining: waiting for the phone system"
+        else:
+            state = "in"
+        if membership and membership.until:
+            state += f", until {when(membership.until, tz, now)}"
+        rows.append((control.config.queues[queue].display_name, state))
+    for seen in control.seen_of(person.email):
+        if seen.queue not in memberships and not seen.static:
+            name = control.config.queues[seen.queue].display_name
+            rows.append((name, "leaving: waiting for the phone system"))
+
+    layers = []
+    pauses = {p.layer: p for p in control.pauses(person.email)}
+    strongest = control.effective_pause(person.email)
+    for layer_pause in sorted(pauses.values(), key=lambda p: p.layer):
+        until = (
+            f" until {when(layer_pause.until, tz, now)}"
+            if layer_pause.until
+            else " until you `/unpause`"
+        )
+        mark = (
+            " (this one shows in Asterisk)"
+            if layer_pause is strongest and len(pauses) > 1
+            else ""
+        )
+        layers.append(
+            (
+                layer_pause.layer.label.capitalize(),
+                f"paused: {layer_pause.reason}{until}{mark}",
+            )
+        )
+
+    whose = "You're" if person.email == actor.email else f"{person.name} is"
+    if strongest is not None:
+        headline = f"{whose} paused ({strongest.reason})."
+    elif rows:
+        headline = f"{whose} taking calls in {join([r[0] for r in rows])}."
+    else:
+        headline = f"{whose} in no queue. `/joinqueue` to take calls."
+    blocks: list[Table | Fields | Note] = [
+        Table("Queues", ("Queue", "State"), tuple(rows), empty="None."),
+    ]
+    if layers:
+        blocks.append(Fields(tuple(layers)))
+    else:
+        blocks.append(Note("Not paused."))
+    return Reply(text=headline, blocks=tuple(blocks))
