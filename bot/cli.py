@@ -7,8 +7,8 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -89,7 +89,7 @@ def run(ctx: click.Context) -> None:
 
 async def _one_shot(config: Config, email: str, line: str) -> tuple[str, bool]:
     from bot.app import App
-    from handlers.messages import render_text
+    from bot.messages import render_text
 
     app = App(config)
     try:
@@ -165,8 +165,8 @@ def people_import(ctx: click.Context, file: Path | None) -> None:
 def people_list(ctx: click.Context) -> None:
     """Everyone ccbot knows, with their interface and default queues."""
     config = _load(ctx.find_root())
+    from bot.messages import Reply, Table, render_text
     from bot.store import Store
-    from handlers.messages import Reply, Table, render_text
 
     store = Store(config.store_path)
     rows = tuple(
@@ -198,7 +198,7 @@ def queues(ctx: click.Context) -> None:
 
     async def show() -> str:
         from bot.app import App
-        from handlers.messages import render_text
+        from bot.messages import render_text
         from handlers.status import queues_reply
 
         app = App(config)

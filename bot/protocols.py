@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain import PbxSnapshot
+from bot.domain import PbxSnapshot, Person
+from bot.messages import Reply
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,34 @@ class Timers(Protocol):
     ) -> None: ...
 
     def cancel(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a posted message lives, so it can be updated later."""
+
+    channel: str  # "slack:C0123ABC" or "teams:<conversation id>"
+    id: str  # Slack ts, Teams activity id
+
+
+class Chat(Protocol):
+    """A chat platform (Slack, Teams, the console), addressed by "platform:id".
+
+    Messages are the core's platform-neutral models; each adapter renders them.
+    """
+
+    async def post(self, channel: str, message: Reply) -> MessageRef | None: ...
+
+    async def update(self, ref: MessageRef, message: Reply) -> None: ...
+
+    async def ephemeral(self, channel: str, person: Person, message: Reply) -> None: ...
+
+    async def direct(self, person: Person, message: Reply) -> MessageRef | None: ...
+
+    async def upload(
+        self, channel: str, filename: str, content: bytes, title: str, comment: str
+    ) -> None: ...
+
+
+class CalendarSource(Protocol):
+    """Busy intervals for people over a window (Graph, iCalendar feeds)."""

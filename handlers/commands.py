@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from bot.control import Control, Outcome
 from bot.domain import Layer, Person
 from bot.errors import BadInput, NotFound, StaticMember
+from bot.messages import Reply, refused
 from bot.timeparse import Window, split_window
 from handlers import status
-from handlers.messages import Reply, refused
 from handlers.text import join, when
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.control import Control, look
 from bot.domain import Member, PbxSnapshot, Person, QueueSnapshot
 from bot.errors import CcbotError, NoSuchQueue, PbxUnavailable
-from handlers.messages import Fields, Note, Reply, Section, Table
+from bot.messages import Fields, Note, Reply, Section, Table
 from handlers.text import join, wait, when
 
 
