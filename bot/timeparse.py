@@ -59,12 +59,14 @@ def parse_duration(text: str) -> timedelta:
 def parse_until(text: str, timezone: str, now: datetime) -> datetime:
     zone = ZoneInfo(timezone)
     local_now = now.astimezone(zone)
+    # dateparser is given the local wall clock and returns a wall-clock time
+    # that ZoneInfo then places. Letting dateparser convert zones itself keeps
+    # the offset of "now" across a daylight-saving change, so "tomorrow 9am"
+    # on the night the clocks go forward came out as 10:00.
     settings = {
-        "TIMEZONE": timezone,
-        "TO_TIMEZONE": timezone,
-        "RETURN_AS_TIMEZONE_AWARE": True,
         "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": local_now.replace(tzinfo=None),
+        "RETURN_AS_TIMEZONE_AWARE": False,
     }
     with warnings.catch_warnings():
         # dateparser warns about its own use of a deprecated strptime form.
@@ -75,6 +77,8 @@ def parse_until(text: str, timezone: str, now: datetime) -> datetime:
             f"I can't read {text!r} as a time. Try until 14:00, until 2pm "
             "or until tomorrow 9am."
         )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
     if moment <= now and not _DATE_WORDS.search(text):
         moment += timedelta(days=1)
     if moment <= now:

@@ -14,12 +14,14 @@ import pytest
 from bot import config as config_module
 from bot.app import App
 from bot.config import Config
+from bot.messages import Reply
 from bot.people import import_csv
 from bot.store import Store
-from handlers.messages import Reply
 from sandbox.asterisk import Sandbox
 
+# Several test runs can share the machine: each names its own instance and port.
 SANDBOX_PORT = int(os.environ.get("CCBOT_TEST_AMI_PORT", "15300"))
+SANDBOX_NAME = os.environ.get("CCBOT_TEST_SANDBOX", "pytest")
 SECRET_ENV = "CCBOT_TEST_AMI_SECRET"
 
 PEOPLE = """\
@@ -31,7 +33,9 @@ sam@shop.test,Static Sam,,Local/9000@agents/n,hint:9000@agents,support,agent,UTC
 """
 
 
-def config_text(port: int, store: str = "ccbot.db", secret_env: str = SECRET_ENV) -> str:
+def config_text(
+    port: int, store: str = "ccbot.db", secret_env: str = SECRET_ENV
+) -> str:
     return f"""\
 [store]
 path = "{store}"
@@ -68,7 +72,7 @@ default_timezone = "UTC"
 @pytest.fixture(scope="session")
 def asterisk() -> Iterator[Sandbox]:
     """One real Asterisk for the whole run; CI fails, never skips, without it."""
-    sandbox = Sandbox(name="pytest", ami_port=SANDBOX_PORT)
+    sandbox = Sandbox(name=SANDBOX_NAME, ami_port=SANDBOX_PORT)
     sandbox.start(fresh=True)
     yield sandbox
     sandbox.stop()

@@ -36,7 +36,9 @@ async def test_join_all_and_leave_all(app: App, pbx: Sandbox) -> None:
     reply = await say(app, BEN, "/leavequeue")
 
     assert reply.ok and "left" in reply.text
-    assert all("Ben Okafor" not in members(pbx, q) for q in ("sales", "support", "billing"))
+    assert all(
+        "Ben Okafor" not in members(pbx, q) for q in ("sales", "support", "billing")
+    )
 
 
 async def test_pause_with_reason_and_unpause(app: App, pbx: Sandbox) -> None:
@@ -58,7 +60,9 @@ async def test_pause_covers_static_membership(app: App, pbx: Sandbox) -> None:
     assert "paused:training" in members(pbx, "support")["Static Sam"]
 
 
-async def test_unknown_queue_is_refused_and_changes_nothing(app: App, pbx: Sandbox) -> None:
+async def test_unknown_queue_is_refused_and_changes_nothing(
+    app: App, pbx: Sandbox
+) -> None:
     reply = await say(app, ANA, "/joinqueue salse")
 
     assert not reply.ok
@@ -180,7 +184,15 @@ async def test_whoison_lists_only_available_people(app: App) -> None:
 async def test_help_lists_every_command_from_its_docstring(app: App) -> None:
     reply = await say(app, ANA, "/help")
 
-    for name in ("joinqueue", "leavequeue", "pause", "unpause", "queues", "whoison", "me"):
+    for name in (
+        "joinqueue",
+        "leavequeue",
+        "pause",
+        "unpause",
+        "queues",
+        "whoison",
+        "me",
+    ):
         assert f"/{name}" in reply.text
     detail = await say(app, ANA, "/help pause")
     assert "/pause lunch for 30m" in detail.text
