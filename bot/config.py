@@ -75,12 +75,107 @@ class ConsoleSettings(_Section):
     enabled: bool = True
 
 
+FreeBusy = Literal["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"]
+
+
+class CalendarQueueSettings(_Section):
+    """A queue's own answer to what a busy interval does."""
+
+    on_busy: Literal["pause", "leave"] = "pause"
+
+
+class CalendarSettings(_Section):
+    """Which calendar and presence facts pause people, and how."""
+
+    source: Literal["graph", "ics", "none"] = "none"
+    refresh_minutes: float = Field(default=5, gt=0)
+    presence_seconds: float = Field(default=60, gt=0)
+    horizon_hours: float = Field(default=12, gt=0)
+    lead_minutes: float = Field(default=0, ge=0, le=120)
+    pausing_statuses: list[FreeBusy] = ["busy", "oof"]
+    tentative: bool = False
+    outside_working_hours: bool = False
+    subject_in_reason: bool = False
+    on_busy: Literal["pause", "leave"] = "pause"
+    working_hours_login: bool = False
+    presence: bool = True
+    presence_availability: list[str] = ["DoNotDisturb"]
+    presence_activity: list[str] = [
+        "InACall",
+        "InAConferenceCall",
+        "Presenting",
+        "DoNotDisturb",
+    ]
+    notify_by_dm: bool = True
+    ics_timeout: float = Field(default=10, gt=0)
+    queues: dict[str, CalendarQueueSettings] = {}
+
+    @model_validator(mode="after")
+    def _free_never_pauses(self) -> CalendarSettings:
+        never = {"free", "workingElsewhere"} & set(self.pausing_statuses)
+        if never:
+            raise ValueError(
+                f"pausing_statuses: {', '.join(sorted(never))} never pause"
+            )
+        return self
+
+    def pauses_for(self, status: str) -> bool:
+        if status == "tentative":
+            return self.tentative or "tentative" in self.pausing_statuses
+        return status in self.pausing_statuses
+
+    def on_busy_in(self, queue: str) -> str:
+        own = self.queues.get(queue)
+        return own.on_busy if own else self.on_busy
+
+
+class GraphSettings(_Section):
+    """Microsoft Graph, app-only: one of secret, certificate or managed identity."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret_env: str = ""
+    certificate_path: str = ""
+    certificate_password_env: str = ""
+    managed_identity: bool = False
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    authority_host: str = "https://login.microsoftonline.com"
+    # A private cloud or a test stand-in signs with its own CA.
+    ca_bundle: str = ""
+    concurrency: int = Field(default=16, ge=1, le=64)
+    timeout: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> GraphSettings:
+        ways = [
+            bool(self.client_secret_env),
+            bool(self.certificate_path),
+            self.managed_identity,
+        ]
+        if sum(ways) != 1:
+            raise ValueError(
+                "set exactly one of client_secret_env, certificate_path "
+                "or managed_identity = true"
+            )
+        if not self.managed_identity and not (self.tenant_id and self.client_id):
+            raise ValueError("tenant_id and client_id are required")
+        return self
+
+    def secret(self) -> str:
+        return os.environ.get(self.client_secret_env, "")
+
+    def certificate_password(self) -> str:
+        return os.environ.get(self.certificate_password_env, "")
+
+
 class Settings(_Section):
     store: StoreSettings = StoreSettings()
     pbx: list[PbxSettings] = Field(min_length=1)
     queue: list[QueueSettings] = Field(min_length=1)
     people: PeopleSettings = PeopleSettings()
     console: ConsoleSettings = ConsoleSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    graph: GraphSettings | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -174,6 +269,11 @@ def _cross_check(settings: Settings) -> list[str]:
                 f"queue[{index}].pbx: no [[pbx]] is named {queue.pbx!r} "
                 f"(known: {', '.join(pbx_names)})"
             )
+    for name in settings.calendar.queues:
+        if name not in queue_names:
+            problems.append(f"calendar.queues.{name}: no [[queue]] is named {name!r}")
+    if settings.calendar.source == "graph" and settings.graph is None:
+        problems.append("calendar.source: 'graph' needs a [graph] section")
     if queue_names and "all" in queue_names:
         problems.append("queue: 'all' is reserved and cannot name a queue")
     return problems

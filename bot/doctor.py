@@ -29,9 +29,8 @@ async def _check_pbx(config: Config, name: str) -> tuple[list[str], int]:
     settings = config.pbxes[name]
     label = f"Asterisk {name} ({settings.host}:{settings.port})"
     if not settings.secret():
-        return [
-            f"{BAD}{label}: ${settings.secret_env} is not set, so ccbot has no AMI secret."
-        ], 1
+        missing = f"${settings.secret_env} is not set, so ccbot has no AMI secret."
+        return [f"{BAD}{label}: {missing}"], 1
 
     pbx = AmiPbx(settings, settings.secret())
     try:
@@ -67,9 +66,8 @@ def _check_people(config: Config) -> tuple[list[str], int]:
     finally:
         store.close()
     if not people:
-        return [
-            f"{BAD}people: none imported. Run `ccbot people import {config.people_csv}`."
-        ], 1
+        hint = f"Run `ccbot people import {config.people_csv}`."
+        return [f"{BAD}people: none imported. {hint}"], 1
     lines, problems = [], 0
     for person in people:
         for problem in (
@@ -82,8 +80,9 @@ def _check_people(config: Config) -> tuple[list[str], int]:
         unknown = [q for q in person.queues if q not in config.queues]
         if unknown:
             problems += 1
+            names = ", ".join(unknown)
             lines.append(
-                f"{BAD}{person.email}: default queue {', '.join(unknown)} is not in the config."
+                f"{BAD}{person.email}: default queue {names} is not in the config."
             )
     if not problems:
         lines.append(f"{OK}people: {len(people)}, every interface well-formed.")

@@ -19,10 +19,6 @@ class BadInput(CcbotError):
     """Text a person typed that ccbot could not read."""
 
 
-class StaticMember(CcbotError):
-    """A member set in queues.conf, which AMI cannot remove."""
-
-
 class PbxUnavailable(CcbotError):
     """The phone system could not be reached or did not answer in time."""
 
@@ -33,6 +29,10 @@ class PbxRefused(CcbotError):
 
 class AlreadyDone(PbxRefused):
     """The phone system was already in the asked-for state."""
+
+
+class StaticMember(PbxRefused):
+    """A member set in queues.conf, which AMI cannot remove."""
 
 
 class NotAMember(PbxRefused):

@@ -32,18 +32,6 @@ class Decision:
     static: bool = False
 
 
-def _observed_from_seen(seen: Seen | None) -> Member | None:
-    if seen is None:
-        return None
-    return Member(
-        queue=seen.queue,
-        interface="",
-        static=seen.static,
-        paused=seen.paused,
-        reason=seen.reason,
-    )
-
-
 def decide(
     person: Person, queue: str, want: Want, seen: Seen | None, observed: Member | None
 ) -> Decision:
@@ -53,7 +41,7 @@ def decide(
 
     is_in, was_in = observed is not None, seen is not None
     if is_in != was_in and is_in != want.member:
-        return Decision(adopt_member=is_in, **_pause_adoption(want, seen, observed))
+        return Decision(adopt_member=is_in, adopt_pause=_pause_adoption(want, observed))
 
     if want.member and not is_in:
         action = AddMember(
@@ -74,13 +62,11 @@ def decide(
     return _decide_pause(person, queue, want, seen, observed)
 
 
-def _pause_adoption(
-    want: Want, seen: Seen | None, observed: Member | None
-) -> dict[str, tuple[bool, str] | None]:
+def _pause_adoption(want: Want, observed: Member | None) -> tuple[bool, str] | None:
     """An adopted member brings its pause state with it."""
     if observed is None or observed.paused == want.paused:
-        return {"adopt_pause": None}
-    return {"adopt_pause": (observed.paused, observed.reason)}
+        return None
+    return (observed.paused, observed.reason)
 
 
 def _decide_pause(

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["people"].create(
+    db.table("people").create(
         {
             "email": str,
             "name": str,
@@ -33,12 +33,12 @@ def _v1(db: sqlite_utils.Database) -> None:
         },
         pk="email",
     )
-    db["people"].create_index(["interface"])
-    db["memberships"].create(
+    db.table("people").create_index(["interface"])
+    db.table("memberships").create(
         {"email": str, "queue": str, "until": str, "source": str, "since": str},
         pk=("email", "queue"),
     )
-    db["pauses"].create(
+    db.table("pauses").create(
         {
             "email": str,
             "layer": int,
@@ -51,7 +51,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     # What ccbot last saw in Asterisk: the base that tells an outside change
     # (adopt it) from an intent of ours not yet applied (apply it).
-    db["seen"].create(
+    db.table("seen").create(
         {
             "queue": str,
             "email": str,
@@ -61,7 +61,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         },
         pk=("queue", "email"),
     )
-    db["pbx_state"].create({"pbx": str, "startup": str}, pk="pbx")
+    db.table("pbx_state").create({"pbx": str, "startup": str}, pk="pbx")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
@@ -128,31 +128,35 @@ class Store:
     def upsert_person(self, person: Person) -> bool:
         """Insert or update one person; True when the person is new."""
         existed = self.get_person(person.email) is not None
-        self.db["people"].upsert(_person_row(person), pk="email")
+        self.db.table("people").upsert(_person_row(person), pk="email")
         return not existed
 
     def get_person(self, email: str) -> Person | None:
-        rows = self.db["people"].rows_where("email = ? COLLATE NOCASE", [email])
+        rows = self.db.table("people").rows_where("email = ? COLLATE NOCASE", [email])
         return next((_person(row) for row in rows), None)
 
     def person_by(self, column: str, value: str) -> Person | None:
         if column not in {"slack_id", "teams_id", "interface"} or not value:
             return None
-        rows = self.db["people"].rows_where(f"{column} = ?", [value], limit=1)
+        rows = self.db.table("people").rows_where(f"{column} = ?", [value], limit=1)
         return next((_person(row) for row in rows), None)
 
     def people(self) -> list[Person]:
-        return [_person(row) for row in self.db["people"].rows_where(order_by="name")]
+        return [
+            _person(row) for row in self.db.table("people").rows_where(order_by="name")
+        ]
 
     def set_chat_id(self, email: str, column: str, value: str) -> None:
         if column in {"slack_id", "teams_id"}:
-            self.db["people"].update(email, {column: value})
+            self.db.table("people").update(email, {column: value})
 
     # desired memberships
 
     def memberships(self, email: str | None = None) -> list[Membership]:
         where, args = ("email = ?", [email]) if email else (None, [])
-        rows = self.db["memberships"].rows_where(where, args, order_by="email, queue")
+        rows = self.db.table("memberships").rows_where(
+            where, args, order_by="email, queue"
+        )
         return [_membership(row) for row in rows]
 
     def set_membership(self, membership: Membership, now: datetime) -> None:
@@ -169,7 +173,7 @@ class Store:
         ).fetchone()
         if existing:
             row["since"] = existing[0]
-        self.db["memberships"].upsert(row, pk=("email", "queue"))
+        self.db.table("memberships").upsert(row, pk=("email", "queue"))
 
     def remove_membership(self, email: str, queue: str) -> bool:
         sql = "DELETE FROM memberships WHERE email = ? AND queue = ?"
@@ -179,11 +183,11 @@ class Store:
 
     def pauses(self, email: str | None = None) -> list[Pause]:
         where, args = ("email = ?", [email]) if email else (None, [])
-        rows = self.db["pauses"].rows_where(where, args, order_by="email, layer")
+        rows = self.db.table("pauses").rows_where(where, args, order_by="email, layer")
         return [_pause(row) for row in rows]
 
     def set_pause(self, pause: Pause, now: datetime) -> None:
-        self.db["pauses"].upsert(
+        self.db.table("pauses").upsert(
             {
                 "email": pause.email,
                 "layer": int(pause.layer),
@@ -230,7 +234,7 @@ class Store:
             for s in present
         ]
         if rows:
-            self.db["seen"].upsert_all(rows, pk=("queue", "email"))
+            self.db.table("seen").upsert_all(rows, pk=("queue", "email"))
         gone = list(absent)
         if gone:
             with self.db.conn:
@@ -251,7 +255,7 @@ class Store:
         return row[0] if row else None
 
     def set_pbx_startup(self, pbx: str, startup: str) -> None:
-        self.db["pbx_state"].upsert({"pbx": pbx, "startup": startup}, pk="pbx")
+        self.db.table("pbx_state").upsert({"pbx": pbx, "startup": startup}, pk="pbx")
 
 
 def _person_row(person: Person) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def parse_until(text: str, timezone: str, now: datetime) -> datetime:
     with warnings.catch_warnings():
         # dateparser warns about its own use of a deprecated strptime form.
         warnings.simplefilter("ignore", DeprecationWarning)
-        moment = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
+        moment = dateparser.parse(text, languages=["en"], settings=settings)
     if moment is None:
         raise BadInput(
             f"I can't read {text!r} as a time. Try until 14:00, until 2pm "

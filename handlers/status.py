@@ -35,7 +35,7 @@ def _away_note(away: list[str]) -> Note | None:
     )
 
 
-async def queues_reply(control: Control, actor: Person) -> Reply:
+async def queues_reply(control: Control, actor: Person | None = None) -> Reply:
     snapshots, away = await look(control)
     blocks: list[Section | Table | Note] = []
     for name, info in control.config.queues.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from panoramisk import Manager
@@ -24,7 +24,7 @@ EventHandler = Callable[[Message], None]
 ReadyHandler = Callable[[], Awaitable[None]]
 
 
-class _Manager(Manager):  # type: ignore[misc]
+class _Manager(Manager):
     """panoramisk's Manager with capped exponential backoff between attempts.
 
     panoramisk retries every ``reconnect_timeout`` seconds, forever, at a fixed
@@ -190,7 +190,7 @@ class AmiPbx:
         if self.on_event is not None:
             self.on_event(message)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
