@@ -1,0 +1,1 @@
+"""Run a real Asterisk for ccbot's tests and demo (see README.md)."""
