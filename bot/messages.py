@@ -5,6 +5,7 @@ Text may use two marks that every renderer understands: *bold* and `code`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -61,13 +62,21 @@ def refused(text: str) -> Reply:
     return Reply(text=text, ok=False)
 
 
+_BOLD = re.compile(r"\*(\S(?:[^*\n]*\S)?)\*")
+
+
+def plain(text: str) -> str:
+    """Text without the *bold* marks, for places that show no formatting."""
+    return _BOLD.sub(r"\1", text)
+
+
 def render_text(reply: Reply) -> str:
     """Plain text for the console and for notification fallbacks."""
     lines = [reply.text]
     for block in reply.blocks:
         lines.append("")
         lines.extend(_block_lines(block))
-    return "\n".join(lines).rstrip()
+    return plain("\n".join(lines).rstrip())
 
 
 def _block_lines(block: Block) -> list[str]:

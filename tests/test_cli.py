@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -141,6 +142,29 @@ def test_change_while_asterisk_is_down_is_saved_and_applied_later(
 
     pbx.start()
     _wait_for(lambda: "Ana Lima" in members(pbx, "sales"), within=10)
+
+
+def test_changes_from_say_are_not_mistaken_for_outside_ones(
+    running: subprocess.Popen[str], imported: Path, pbx: Sandbox
+) -> None:
+    ccbot(imported, "say", "--as", ANA, "/joinqueue sales for 2h")
+    ccbot(imported, "say", "--as", ANA, "/pause lunch for 30m")
+    time.sleep(1.5)  # `run` has seen the AMI events of both by now
+
+    me = ccbot(imported, "say", "--as", ANA, "/me")
+
+    assert "paused: lunch until" in me.stdout and "`/unpause`" not in me.stdout
+    assert re.search(r"Sales\s+in, until", me.stdout)
+    assert ": adopted" not in (imported / "run.log").read_text()
+
+
+def test_time_boxed_join_made_by_say_is_ended_by_run(
+    running: subprocess.Popen[str], imported: Path, pbx: Sandbox
+) -> None:
+    ccbot(imported, "say", "--as", BEN, "/joinqueue sales for 3s")
+    assert "Ben Okafor" in members(pbx, "sales")
+
+    _wait_for(lambda: "Ben Okafor" not in members(pbx, "sales"), within=6)
 
 
 def test_outside_changes_are_adopted_not_fought(
