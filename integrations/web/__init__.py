@@ -1,0 +1,1 @@
+"""ccbot's own HTTP server, shared by the chat front ends that need one."""
