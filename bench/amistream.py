@@ -22,7 +22,9 @@ def recorded_stream(repeats: int) -> tuple[bytes, int]:
     rounds = []
     for n in range(repeats):
         for text in calls:
-            rounds.append(re.sub(r"(Uniqueid|Linkedid): (\d+)\.(\d+)", rf"\1: \2.\3{n:05d}", text))
+            rounds.append(
+                re.sub(r"(Uniqueid|Linkedid): (\d+)\.(\d+)", rf"\1: \2.\3{n:05d}", text)
+            )
     body = "".join(rounds).replace("\r\n", "\n").replace("\n", EOL)
     return body.encode(), events_per_round * repeats
 
@@ -42,35 +44,42 @@ class ReplayServer:
         if self.server is not None:
             self.server.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         writer.write(f"Asterisk Call Manager/9.0.0{EOL}".encode())
         try:
             while True:
                 block = await reader.readuntil(f"{EOL}{EOL}".encode())
                 fields = dict(
-                    line.split(": ", 1) for line in block.decode().split(EOL) if ": " in line
+                    line.split(": ", 1)
+                    for line in block.decode().split(EOL)
+                    if ": " in line
                 )
                 await self._answer(fields, writer)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             writer.close()
 
-    async def _answer(self, fields: dict[str, str], writer: asyncio.StreamWriter) -> None:
+    async def _answer(
+        self, fields: dict[str, str], writer: asyncio.StreamWriter
+    ) -> None:
         action = fields.get("Action", "").lower()
         action_id = fields.get("ActionID", "")
         ok = f"Response: Success{EOL}ActionID: {action_id}{EOL}"
         if action == "login":
             writer.write(f"{ok}Message: Authentication accepted{EOL}{EOL}".encode())
-            writer.write(f"Event: FullyBooted{EOL}Status: Fully Booted{EOL}{EOL}".encode())
+            writer.write(
+                f"Event: FullyBooted{EOL}Status: Fully Booted{EOL}{EOL}".encode()
+            )
             await writer.drain()
         elif action == "corestatus":
-            writer.write(
-                f"{ok}CoreStartupDate: 2026-12-01{EOL}CoreStartupTime: 09:00:00{EOL}{EOL}".encode()
-            )
+            startup = f"CoreStartupDate: 2026-12-01{EOL}CoreStartupTime: 09:00:00"
+            writer.write(f"{ok}{startup}{EOL}{EOL}".encode())
         elif action == "queuestatus":
-            writer.write(f"{ok}EventList: start{EOL}Message: Queue status will follow{EOL}{EOL}".encode())
-            writer.write(
-                f"Event: QueueStatusComplete{EOL}ActionID: {action_id}{EOL}EventList: Complete{EOL}{EOL}".encode()
-            )
+            follows = f"EventList: start{EOL}Message: Queue status will follow"
+            writer.write(f"{ok}{follows}{EOL}{EOL}".encode())
+            done = f"ActionID: {action_id}{EOL}EventList: Complete"
+            writer.write(f"Event: QueueStatusComplete{EOL}{done}{EOL}{EOL}".encode())
         elif action == "benchreplay":
             # The client's clock starts when it asks; the stream follows.
             writer.write(f"{ok}Message: Replaying{EOL}{EOL}".encode())

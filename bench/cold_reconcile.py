@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from panoramisk import Manager  # noqa: E402
+from panoramisk import Manager
 
-from bot import config as config_module  # noqa: E402
-from bot.domain import Membership  # noqa: E402
-from sandbox.asterisk import Sandbox  # noqa: E402
+from bot import config as config_module
+from bot.domain import Membership
+from sandbox.asterisk import Sandbox
 
 QUEUES = ("sales", "support", "billing", "renewals", "onboarding")
 PORT = 15510
@@ -44,7 +44,7 @@ async def bare(sandbox: Sandbox, people: int) -> float:
         loop=asyncio.get_running_loop(),
     )
     manager.connect()
-    while not manager.authenticated:
+    while not manager.authenticated:  # noqa: ASYNC110 - panoramisk has no login event
         await asyncio.sleep(0.01)
     began = time.perf_counter()
     futures = [

@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from panoramisk import Manager  # noqa: E402
+from panoramisk import Manager
 
-from bench.amistream import ReplayServer, recorded_stream  # noqa: E402
-from bot import config as config_module  # noqa: E402
+from bench.amistream import ReplayServer, recorded_stream
+from bot import config as config_module
 
 PEOPLE = """\
 email,name,interface,state_interface,queues
@@ -43,11 +43,17 @@ async def bare(stream: bytes) -> float:
         nonlocal count
         count += 1
 
-    manager = Manager(host="127.0.0.1", port=port, username="u", secret="s", loop=asyncio.get_running_loop())
+    manager = Manager(
+        host="127.0.0.1",
+        port=port,
+        username="u",
+        secret="s",
+        loop=asyncio.get_running_loop(),
+    )
     manager.register_event("*", on_event)
     manager.register_event("BenchDone", lambda *_: done.set())
     manager.connect()
-    while not manager.authenticated:
+    while not manager.authenticated:  # noqa: ASYNC110 - panoramisk has no login event
         await asyncio.sleep(0.001)
     began = time.perf_counter()
     manager.send_action({"Action": "BenchReplay"}, as_list=False)
@@ -121,8 +127,12 @@ async def main() -> None:
             ccbot_times.append(await ccbot(stream, Path(tmp)))
     bare_rate = events / min(bare_times)
     ccbot_rate = events / min(ccbot_times)
-    print(f"panoramisk bare parse : {bare_rate:10,.0f} events/s (best of {args.rounds})")
-    print(f"ccbot end to end      : {ccbot_rate:10,.0f} events/s (best of {args.rounds})")
+    print(
+        f"panoramisk bare parse : {bare_rate:10,.0f} events/s (best of {args.rounds})"
+    )
+    print(
+        f"ccbot end to end      : {ccbot_rate:10,.0f} events/s (best of {args.rounds})"
+    )
     print(f"ratio                 : {ccbot_rate / bare_rate:.2f} (target >= 0.50)")
 
 

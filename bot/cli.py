@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,8 @@ def say(ctx: click.Context, email: str, text: tuple[str, ...]) -> None:
     Exit status: 0 done, 1 refused or failed, 2 bad usage.
     """
     config = _load(ctx)
-    _setup_logging(ctx.obj["verbose"], "warning")
+    # A one-shot command speaks through its reply; the log only for -v.
+    _setup_logging(ctx.obj["verbose"], "error")
     output, ok = _run(lambda: _one_shot(config, email, " ".join(text)))
     click.echo(output)
     ctx.exit(EXIT_DONE if ok else EXIT_REFUSED)
@@ -127,7 +129,7 @@ def say(ctx: click.Context, email: str, text: tuple[str, ...]) -> None:
 def chat(ctx: click.Context, email: str) -> None:
     """Chat with ccbot in the terminal as EMAIL (Ctrl-D to quit)."""
     config = _load(ctx)
-    _setup_logging(ctx.obj["verbose"], "warning")
+    _setup_logging(ctx.obj["verbose"], "error")
     from integrations.console.chat import chat_loop
 
     _run(lambda: chat_loop(config, email))
@@ -220,7 +222,88 @@ def doctor(ctx: click.Context) -> None:
     from bot.doctor import run_checks
 
     lines, problems = _run(lambda: run_checks(config))
+    if config.settings.slack is not None:
+        from integrations.slack.doctor import check_slack
+
+        slack_lines, slack_problems = _run(lambda: check_slack(config))
+        lines, problems = [*lines, *slack_lines], problems + slack_problems
     for line in lines:
         click.echo(line)
     click.echo(f"\n{problems} problem(s) found." if problems else "\nAll good.")
     ctx.exit(EXIT_REFUSED if problems else EXIT_DONE)
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-03",
+            param_hint=option,
+        ) from None
+
+
+@main.command()
+@click.option("--queue", "queue_name", metavar="QUEUE", help="One queue (default all).")
+@click.option(
+    "--date", "on", metavar="YYYY-MM-DD", help="One day (default: the last due)."
+)
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First day of a span.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day of a span.")
+@click.option("--post", is_flag=True, help="Also send it where the digest goes.")
+@click.pass_context
+def digest(
+    ctx: click.Context,
+    queue_name: str | None,
+    on: str | None,
+    first: str | None,
+    last: str | None,
+    post: bool,
+) -> None:
+    """Print each queue's digest: calls, service level, waits, agents.
+
+    Exit status: 0 done, 1 posting failed, 2 bad usage.
+    """
+    config = _load(ctx)
+    _setup_logging(ctx.obj["verbose"], "warning")
+    day, start, end = _day(on, "--date"), _day(first, "--from"), _day(last, "--to")
+    if day and (start or end):
+        raise click.UsageError("Give either --date or --from/--to, not both.")
+    if (start is None) != (end is None) or (start and end and end < start):
+        raise click.UsageError("A span needs --from and --to, with --to not before.")
+    if post and start:
+        raise click.UsageError("--post sends one day's digest: use --date.")
+    if queue_name and queue_name not in config.queues:
+        raise click.UsageError(
+            f"No queue {queue_name!r}. Queues: {', '.join(sorted(config.queues))}."
+        )
+    queues = [queue_name] if queue_name else list(config.queues)
+    from bot.cli_digest import print_digests
+
+    ok = _run(lambda: print_digests(config, queues, day, start, end, post, click.echo))
+    ctx.exit(EXIT_DONE if ok else EXIT_REFUSED)
+
+
+@main.group()
+def calendar() -> None:
+    """What ccbot reads from calendars."""
+
+
+@calendar.command("show")
+@click.option(
+    "--as", "email", required=True, metavar="EMAIL", help="The person to look at."
+)
+@click.pass_context
+def calendar_show(ctx: click.Context, email: str) -> None:
+    """Print EMAIL's calendar for the rest of the day, and why each entry pauses.
+
+    Exit status: 0 done, 1 the calendar could not be read, 2 bad usage.
+    """
+    root = ctx.find_root()
+    config = _load(root)
+    _setup_logging(root.obj["verbose"], "warning")
+    from bot.cli_calendar import show_calendar
+
+    ctx.exit(_run(lambda: show_calendar(config, email, click.echo)))

@@ -46,6 +46,22 @@ class QueueSettings(_Section):
     pbx: str = ""
     display_name: str = ""
     channels: list[str] = []
+    # Calls, alerts and digests; None takes the [calls] or [digest] default.
+    service_level_seconds: int | None = Field(default=None, ge=0)
+    short_abandon_seconds: int | None = Field(default=None, ge=0)
+    nudge_callers: int = Field(default=0, ge=0, description="0: no nudge by count")
+    nudge_wait_seconds: int = Field(default=0, ge=0, description="0: none by wait")
+    nudge_cooldown_minutes: int = Field(default=15, ge=0)
+    digest_channels: list[str] | None = None
+    digest_people: list[str] | None = None
+    digest_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_timezone: str | None = None
+
+    @model_validator(mode="after")
+    def _known_digest_zone(self) -> QueueSettings:
+        if self.digest_timezone:
+            _check_zone(self.digest_timezone)
+        return self
 
     def info(self, default_pbx: str) -> QueueInfo:
         return QueueInfo(
@@ -71,8 +87,70 @@ class PeopleSettings(_Section):
         return self
 
 
+class CallsSettings(_Section):
+    default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    mask_numbers: bool = False
+    visible_digits: int = Field(default=4, ge=0, le=15)
+    service_level_seconds: int = Field(default=20, ge=0)
+    short_abandon_seconds: int = Field(default=5, ge=0)
+
+
+class DigestSettings(_Section):
+    enabled: bool = True
+    time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+    report: Literal["yesterday", "today"] = "yesterday"
+    channels: list[str] = []
+    people: list[str] = []
+    prune_time: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> DigestSettings:
+        _check_zone(self.timezone)
+        return self
+
+
+def _check_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}, e.g. Europe/Lisbon") from exc
+
+
 class ConsoleSettings(_Section):
     enabled: bool = True
+
+
+class SlackSettings(_Section):
+    """Issue 3. Secrets are named by environment variable, never written here."""
+
+    mode: Literal["socket", "http"] = "socket"
+    # GovSlack uses https://slack-gov.com/api/; tests point it at a stand-in.
+    api_base_url: str = "https://slack.com/api/"
+    bot_token_env: str = Field(default="SLACK_BOT_TOKEN", min_length=1)
+    app_token_env: str = Field(default="SLACK_APP_TOKEN", min_length=1)
+    signing_secret_env: str = Field(default="SLACK_SIGNING_SECRET", min_length=1)
+    admin_contact: str = "your ccbot admin"
+    email_cache_hours: float = Field(default=24.0, gt=0)
+    rate_limit_retries: int = Field(default=3, ge=0, le=10)
+
+    def bot_token(self) -> str:
+        return os.environ.get(self.bot_token_env, "")
+
+    def app_token(self) -> str:
+        return os.environ.get(self.app_token_env, "")
+
+    def signing_secret(self) -> str:
+        return os.environ.get(self.signing_secret_env, "")
+
+
+class WebSettings(_Section):
+    """ccbot's own HTTP server: Slack's HTTP mode (and Teams) and /healthz."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=0, le=65535, description="0: any free port")
 
 
 FreeBusy = Literal["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"]
@@ -174,8 +252,12 @@ class Settings(_Section):
     queue: list[QueueSettings] = Field(min_length=1)
     people: PeopleSettings = PeopleSettings()
     console: ConsoleSettings = ConsoleSettings()
+    calls: CallsSettings = CallsSettings()
+    digest: DigestSettings = DigestSettings()
     calendar: CalendarSettings = CalendarSettings()
     graph: GraphSettings | None = None
+    slack: SlackSettings | None = None
+    web: WebSettings = WebSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -19,6 +19,7 @@ from bot.errors import (
     PbxUnavailable,
     StaticMember,
 )
+from bot.overrides import set_override
 from bot.protocols import Action, AddMember, PauseMember, Pbx, RemoveMember, Timers
 from bot.reconcile import Want, decide, seen_after, seen_applied
 from bot.store import Seen, Store
@@ -84,11 +85,28 @@ class Control:
     # state loading
 
     def reload(self) -> None:
-        """Read people and what was last seen from the store."""
+        """Read people, desired state and what was last seen from the store."""
+        self._version = self.store.data_version()
+        self.store.refresh()
         self._people = {p.email: p for p in self.store.people()}
         self._by_interface = {p.interface: p.email for p in self._people.values()}
         self._seen = self.store.seen(self.config.queues)
         self._dirty.clear()
+
+    def catch_up(self) -> bool:
+        """Re-read the store if another process (`ccbot say`) committed to it.
+
+        `say` saves its intent before it sends the AMI action, so checking here
+        before an event is judged keeps its echo from looking like an outside
+        change.
+        """
+        if self.store.data_version() == self._version:
+            return False
+        log.debug("store changed by another process; re-reading")
+        self.flush()
+        self.reload()
+        self.arm_expiry()
+        return True
 
     def flush(self) -> None:
         """Write what ccbot saw in Asterisk since the last flush."""
@@ -164,7 +182,9 @@ class Control:
         for queue in names:
             self.store.set_membership(Membership(person.email, queue, until), now)
         log.info("%s wants to be in %s until %s", person.email, names, until)
-        return await self.apply(person, names)
+        outcome = await self.apply(person, names)
+        self._arm_at(until)
+        return outcome
 
     async def leave(self, person: Person, queues: Iterable[str]) -> Outcome:
         names = list(queues)
@@ -190,12 +210,31 @@ class Control:
         log.info(
             "%s paused (%s: %s) until %s", person.email, layer.label, reason, until
         )
-        return await self.apply(person, self.queues_of(person.email))
+        outcome = await self.apply(person, self.queues_of(person.email))
+        self._arm_at(until)
+        return outcome
 
     async def unpause(self, person: Person, layer: Layer = Layer.MANUAL) -> Outcome:
         self.store.clear_pause(person.email, layer)
+        if layer is Layer.MANUAL:
+            self._override_automatic(person.email)
         log.info("%s unpaused (%s)", person.email, layer.label)
         return await self.apply(person, self.queues_of(person.email))
+
+    def _override_automatic(self, email: str) -> None:
+        """A person's own unpause also outranks the meeting or call now running.
+
+        The calendar layer stays off until that meeting ends; the presence
+        layer until Teams stops saying "in a call".
+        """
+        now = self.clock()
+        for pause in self.pauses(email):
+            if pause.layer in (Layer.CALENDAR, Layer.PRESENCE):
+                set_override(self.store, email, pause.layer, pause.until, now)
+                self.store.clear_pause(email, pause.layer)
+                log.info(
+                    "%s stays available through the %s pause", email, pause.layer.label
+                )
 
     def _check_queues(self, names: list[str]) -> None:
         unknown = [q for q in names if q not in self.config.queues]
@@ -211,7 +250,6 @@ class Control:
         jobs = [self._apply_pair(person, q, members, outcome) for q in queues]
         await asyncio.gather(*jobs)
         self.flush()
-        self.arm_expiry()
         await self._tell(person.email)
         return outcome
 
@@ -244,7 +282,7 @@ class Control:
                 continue
             except PbxUnavailable as exc:
                 log.warning(
-                    "%s: %s unreachable, %s saved for later", queue, exc, person.email
+                    "%s: change for %s saved for later: %s", queue, person.email, exc
                 )
                 outcome.pending.append(queue)
                 return
@@ -395,6 +433,7 @@ class Control:
                 log.info("%s: adopted a pause of %s (%s)", queue, person.email, reason)
             else:
                 self.store.clear_pause(person.email, Layer.MANUAL)
+                self._override_automatic(person.email)
                 log.info("%s: adopted an unpause of %s", queue, person.email)
         return member is not None or pause is not None
 
@@ -461,7 +500,12 @@ class Control:
     async def on_member(
         self, pbx_name: str, queue: str, interface: str, member: Member | None
     ) -> None:
-        """A member was added, removed or (un)paused: adopt or re-apply."""
+        """A member was added, removed or (un)paused: adopt or re-apply.
+
+        This runs for every member event, most of them echoes of ccbot's own
+        actions, so the common case only notes what Asterisk now shows.
+        """
+        self.catch_up()
         person = self.person_for_interface(interface)
         if person is None or queue not in self.config.queues:
             return
@@ -470,10 +514,16 @@ class Control:
         want = self._want(person.email, queue, members)
         decision = decide(person, queue, want, self._seen.get(key), member)
         self._set_seen(key, seen_after(queue, person, member))
-        if self._take_adoption(
+        if not self._take_adoption(
             person, queue, decision.adopt_member, decision.adopt_pause
         ):
-            await self.apply(person, self.queues_of(person.email))
+            return
+        if decision.adopt_pause is not None:
+            # A pause is the person's, not the queue's: carry it to the others.
+            others = [q for q in self.queues_of(person.email) if q != queue]
+            await self.apply(person, others)
+        else:
+            await self._tell(person.email)
 
     # time-boxed joins and pauses
 
@@ -503,7 +553,22 @@ class Control:
                 )
         self.arm_expiry()
 
+    def _arm_at(self, until: datetime | None) -> None:
+        """One timer for one new end time.
+
+        A timer left over for something cleared early finds nothing due when
+        it fires, so timers are never cancelled one by one; re-arming them all
+        after each change made a refresh of N people cost O(N²).
+        """
+        if self.timers is None or until is None:
+            return
+        key = f"expire:{until.isoformat()}"
+        if key not in self._expiry_keys:
+            self._expiry_keys.add(key)
+            self.timers.at(key, until, self.expire_due)
+
     def arm_expiry(self) -> None:
+        """Every timer from the store: on start and after another process wrote."""
         if self.timers is None:
             return
         moments = {m.until for m in self.store.memberships() if m.until}

@@ -53,3 +53,7 @@ class ConfigError(CcbotError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class CalendarUnavailable(CcbotError):
+    """A calendar source could not be read at all (sign-in, network, outage)."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import enum
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Protocol
 
 from bot.domain import PbxSnapshot, Person
@@ -92,5 +93,74 @@ class Chat(Protocol):
     ) -> None: ...
 
 
+class FreeBusy(enum.StrEnum):
+    """Free/busy as Outlook names it (Graph's ``showAs``)."""
+
+    FREE = "free"
+    TENTATIVE = "tentative"
+    BUSY = "busy"
+    OOF = "oof"
+    WORKING_ELSEWHERE = "workingElsewhere"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class BusyInterval:
+    """One calendar entry, in UTC; ``subject`` is empty when private."""
+
+    start: datetime
+    end: datetime
+    status: FreeBusy
+    private: bool = False
+    subject: str = ""
+    all_day: bool = False
+    automatic_reply: bool = False  # an out-of-office reply, not an event
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    days: frozenset[int]  # 0 = Monday, as datetime.weekday()
+    start: time
+    end: time
+    timezone: str  # IANA name
+
+
+@dataclass(frozen=True)
+class PersonCalendar:
+    """What a source knows of one person over the window asked for.
+
+    ``error`` is set when this person's mailbox or feed could not be read;
+    the rest of the people in the same request still count.
+    """
+
+    email: str
+    intervals: tuple[BusyInterval, ...] = ()
+    working_hours: WorkingHours | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PresenceReading:
+    email: str
+    availability: str  # e.g. Available, Busy, DoNotDisturb
+    activity: str  # e.g. InACall, Presenting
+
+
 class CalendarSource(Protocol):
-    """Busy intervals for people over a window (Graph, iCalendar feeds)."""
+    """Busy intervals for people over a window (Graph, iCalendar feeds).
+
+    ``fetch`` raises the core's ``CalendarUnavailable`` when nothing could be
+    read at all; one person's failure is that person's ``error`` instead.
+    """
+
+    name: str
+
+    async def fetch(
+        self, people: Sequence[Person], start: datetime, end: datetime
+    ) -> dict[str, PersonCalendar]: ...
+
+    async def presence(self, people: Sequence[Person]) -> dict[str, PresenceReading]:
+        """Current presence; sources without presence return an empty dict."""
+        ...
+
+    async def close(self) -> None: ...

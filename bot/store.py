@@ -67,6 +67,99 @@ def _v1(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
 
 
+def _v_calls(db: sqlite_utils.Database) -> None:
+    """Call records, ring-no-answers, pause history, alerts and digests sent.
+
+    Times are UTC epoch seconds (REAL): the KPI queries compare and bucket them
+    in SQL, and covering indexes let a 30-day report read only index pages.
+    """
+    for statement in (
+        """CREATE TABLE calls (
+            id INTEGER PRIMARY KEY, pbx TEXT NOT NULL, uniqueid TEXT NOT NULL,
+            queue TEXT NOT NULL, number TEXT, number_key TEXT, name TEXT,
+            joined REAL NOT NULL, answered REAL, ended REAL, wait INTEGER,
+            talk INTEGER, outcome TEXT, agent TEXT, agent_name TEXT,
+            rung TEXT, missed_by TEXT, settled TEXT,
+            UNIQUE (pbx, uniqueid, queue))""",
+        # Covering indexes for the KPI queries: one range seek per outcome and
+        # bucket, and per outcome and agent, so no query sorts or reads rows.
+        "CREATE INDEX calls_kpi ON calls (queue, outcome, joined, wait, talk)",
+        "CREATE INDEX calls_agent ON calls "
+        "(queue, outcome, agent, joined, talk, agent_name)",
+        "CREATE INDEX calls_number ON calls (number_key, joined)",
+        "CREATE INDEX calls_joined ON calls (joined)",
+        "CREATE INDEX calls_open ON calls (pbx) WHERE ended IS NULL",
+        """CREATE TABLE rings (
+            id INTEGER PRIMARY KEY, pbx TEXT, uniqueid TEXT, queue TEXT NOT NULL,
+            interface TEXT, agent TEXT, member TEXT, at REAL NOT NULL,
+            ring_ms INTEGER)""",
+        "CREATE INDEX rings_queue_agent ON rings (queue, agent, at, member)",
+        """CREATE TABLE member_pauses (
+            id INTEGER PRIMARY KEY, pbx TEXT, queue TEXT NOT NULL,
+            interface TEXT, agent TEXT, member TEXT, paused INTEGER NOT NULL,
+            reason TEXT, at REAL NOT NULL)""",
+        "CREATE INDEX member_pauses_queue_at ON member_pauses (queue, at)",
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY, pbx TEXT NOT NULL, uniqueid TEXT NOT NULL,
+            queue TEXT NOT NULL, number_key TEXT, state TEXT NOT NULL,
+            claimed_by TEXT, done_by TEXT, created REAL NOT NULL, updated REAL,
+            refs TEXT, facts TEXT,
+            UNIQUE (pbx, uniqueid, queue))""",
+        "CREATE INDEX alerts_number ON alerts (number_key, state)",
+        """CREATE TABLE digests_sent (
+            queue TEXT NOT NULL, day TEXT NOT NULL, sent REAL NOT NULL,
+            PRIMARY KEY (queue, day))""",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS.append(_v_calls)
+
+
+def _calendar_tables(db: sqlite_utils.Database) -> None:
+    """Issue 4: the last good calendar per person, overrides, DM choice."""
+    db.table("calendar_schedule").create(
+        {
+            "email": str,
+            "source": str,
+            "fetched": str,
+            "intervals": str,
+            "working_hours": str,
+            "error": str,
+            "error_at": str,
+        },
+        pk="email",
+    )
+    # `/unpause` during a meeting: the calendar layer stays off until `until`.
+    db.table("calendar_overrides").create(
+        {"email": str, "layer": int, "until": str, "since": str},
+        pk=("email", "layer"),
+    )
+    db.table("calendar_prefs").create({"email": str, "notify": int}, pk="email")
+    # Queues the calendar took someone out of (leave mode), to put them back.
+    db.table("calendar_left").create(
+        {"email": str, "queue": str, "until": str}, pk=("email", "queue")
+    )
+    # Working hours logged this person in until this moment (login mode).
+    db.table("calendar_login").create({"email": str, "until": str}, pk="email")
+
+
+MIGRATIONS.append(_calendar_tables)
+
+
+def _slack_tables(db: sqlite_utils.Database) -> None:
+    """Issue 3: Slack deliveries already handled, and Slack users' emails."""
+    # A retried delivery carries the same key: it must never apply twice,
+    # even across a restart.
+    db.table("slack_deliveries").create({"key": str, "received": str}, pk="key")
+    users = db.table("slack_users")
+    users.create({"user_id": str, "email": str, "checked": str}, pk="user_id")
+    users.create_index(["email"])
+
+
+MIGRATIONS.append(_slack_tables)
+
+
 @dataclass(frozen=True)
 class Seen:
     """One member as ccbot last saw it in Asterisk."""
@@ -93,7 +186,11 @@ class Store:
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db.enable_wal()
+        # WAL with NORMAL sync: a commit survives a crash of ccbot, and only a
+        # power cut can lose the last moments; no fsync per event.
+        self.db.execute("PRAGMA synchronous = NORMAL")
         self.migrate()
+        self.refresh()
 
     @property
     def version(self) -> int:
@@ -150,58 +247,90 @@ class Store:
         if column in {"slack_id", "teams_id"}:
             self.db.table("people").update(email, {column: value})
 
-    # desired memberships
+    # desired state: memberships and pauses
+    #
+    # Both are read on every AMI member event and for every pair in a
+    # reconcile, so they are mirrored in memory; every write goes to SQLite
+    # first. `refresh` re-reads them when another process changed the file.
+
+    def refresh(self) -> None:
+        rows = self.db.table("memberships").rows_where(order_by="email, queue")
+        self._memberships: dict[str, dict[str, Membership]] = {}
+        for membership in map(_membership, rows):
+            self._memberships.setdefault(membership.email, {})[membership.queue] = (
+                membership
+            )
+        self._pauses: dict[str, dict[Layer, Pause]] = {}
+        for pause in map(_pause, self.db.table("pauses").rows_where()):
+            self._pauses.setdefault(pause.email, {})[pause.layer] = pause
 
     def memberships(self, email: str | None = None) -> list[Membership]:
-        where, args = ("email = ?", [email]) if email else (None, [])
-        rows = self.db.table("memberships").rows_where(
-            where, args, order_by="email, queue"
-        )
-        return [_membership(row) for row in rows]
+        if email is not None:
+            return sorted(
+                self._memberships.get(email, {}).values(), key=lambda m: m.queue
+            )
+        return [
+            m
+            for who in sorted(self._memberships)
+            for m in sorted(self._memberships[who].values(), key=lambda m: m.queue)
+        ]
 
     def set_membership(self, membership: Membership, now: datetime) -> None:
-        row = {
-            "email": membership.email,
-            "queue": membership.queue,
-            "until": to_text(membership.until),
-            "source": membership.source,
-            "since": to_text(now),
-        }
-        existing = self.db.execute(
-            "SELECT since FROM memberships WHERE email = ? AND queue = ?",
-            [membership.email, membership.queue],
-        ).fetchone()
-        if existing:
-            row["since"] = existing[0]
-        self.db.table("memberships").upsert(row, pk=("email", "queue"))
+        """Insert or update; a re-join keeps the original ``since``."""
+        with self.db.conn:
+            self.db.execute(
+                "INSERT INTO memberships (email, queue, until, source, since) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (email, queue) DO UPDATE "
+                "SET until = excluded.until, source = excluded.source",
+                [
+                    membership.email,
+                    membership.queue,
+                    to_text(membership.until),
+                    membership.source,
+                    to_text(now),
+                ],
+            )
+        self._memberships.setdefault(membership.email, {})[membership.queue] = (
+            membership
+        )
 
     def remove_membership(self, email: str, queue: str) -> bool:
         sql = "DELETE FROM memberships WHERE email = ? AND queue = ?"
-        return self._write(sql, [email, queue]) > 0
-
-    # desired pauses, one per layer
+        removed = self._write(sql, [email, queue]) > 0
+        self._memberships.get(email, {}).pop(queue, None)
+        return removed
 
     def pauses(self, email: str | None = None) -> list[Pause]:
-        where, args = ("email = ?", [email]) if email else (None, [])
-        rows = self.db.table("pauses").rows_where(where, args, order_by="email, layer")
-        return [_pause(row) for row in rows]
+        if email is not None:
+            return sorted(self._pauses.get(email, {}).values(), key=lambda p: p.layer)
+        return [
+            p
+            for who in sorted(self._pauses)
+            for p in sorted(self._pauses[who].values(), key=lambda p: p.layer)
+        ]
 
     def set_pause(self, pause: Pause, now: datetime) -> None:
-        self.db.table("pauses").upsert(
-            {
-                "email": pause.email,
-                "layer": int(pause.layer),
-                "reason": pause.reason,
-                "until": to_text(pause.until),
-                "source": pause.source,
-                "since": to_text(now),
-            },
-            pk=("email", "layer"),
-        )
+        with self.db.conn:
+            self.db.execute(
+                "INSERT OR REPLACE INTO pauses "
+                "(email, layer, reason, until, source, since) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    pause.email,
+                    int(pause.layer),
+                    pause.reason,
+                    to_text(pause.until),
+                    pause.source,
+                    to_text(now),
+                ],
+            )
+        self._pauses.setdefault(pause.email, {})[pause.layer] = pause
 
     def clear_pause(self, email: str, layer: Layer) -> bool:
         sql = "DELETE FROM pauses WHERE email = ? AND layer = ?"
-        return self._write(sql, [email, int(layer)]) > 0
+        removed = self._write(sql, [email, int(layer)]) > 0
+        self._pauses.get(email, {}).pop(layer, None)
+        return removed
 
     # what Asterisk last showed
 
@@ -224,23 +353,17 @@ class Store:
         self, present: Iterable[Seen], absent: Iterable[tuple[str, str]]
     ) -> None:
         rows = [
-            {
-                "queue": s.queue,
-                "email": s.email,
-                "static": int(s.static),
-                "paused": int(s.paused),
-                "reason": s.reason,
-            }
-            for s in present
+            (s.queue, s.email, int(s.static), int(s.paused), s.reason) for s in present
         ]
-        if rows:
-            self.db.table("seen").upsert_all(rows, pk=("queue", "email"))
-        gone = list(absent)
-        if gone:
-            with self.db.conn:
-                self.db.conn.executemany(
-                    "DELETE FROM seen WHERE queue = ? AND email = ?", gone
-                )
+        with self.db.conn:
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO seen (queue, email, static, paused, reason) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            self.db.conn.executemany(
+                "DELETE FROM seen WHERE queue = ? AND email = ?", list(absent)
+            )
 
     def forget_dynamic(self, queues: Iterable[str]) -> None:
         """After an Asterisk restart its dynamic members are gone."""

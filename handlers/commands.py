@@ -162,8 +162,9 @@ class Commands:
         notes = []
         if outcome.pending:
             notes.append(
-                f"The phone system isn't reachable right now, so I've saved this "
-                f"for {join(outcome.pending)} and will apply it as soon as it's back."
+                "Not in Asterisk yet: the phone system isn't reachable right now. "
+                f"I've saved this and will apply it to {join(outcome.pending)} "
+                "as soon as it's back."
             )
         for queue, error in outcome.failed.items():
             notes.append(f"{queue}: {status.error_text(error)}")
@@ -224,7 +225,10 @@ async def joinqueue(commands: Commands, request: Request) -> Reply:
     outcome = await control.join(request.target, queues, window.until)
     who = "You're" if request.for_self else f"{request.target.name} is"
     text = f"{who} in {join(queues)}{commands.until_text(request, window)}."
-    if outcome.ok and not outcome.pending:
+    paused = control.effective_pause(request.target.email)
+    if paused is not None:
+        text += f" Still paused ({paused.reason}): `/unpause` to take calls."
+    elif outcome.ok and not outcome.pending:
         text += " Calls will ring now. `/leavequeue` to stop."
     return _finish(commands, outcome, text)
 
@@ -287,10 +291,11 @@ async def unpause(commands: Commands, request: Request) -> Reply:
     """Take calls again after `/pause`."""
     control = commands.control
     email = request.target.email
-    manual = [p for p in control.pauses(email) if p.layer is Layer.MANUAL]
-    if not manual:
+    paused = control.pauses(email)
+    if not paused:
         who = "You" if request.for_self else request.target.name
         return Reply(text=f"{who} weren't paused.")
+    meeting = next((p for p in paused if p.layer is Layer.CALENDAR), None)
     outcome = await control.unpause(request.target)
     queues = control.queues_of(email)
     who = "You're" if request.for_self else f"{request.target.name} is"
@@ -301,7 +306,14 @@ async def unpause(commands: Commands, request: Request) -> Reply:
         text = f"{who} taking calls again in {join(queues)}."
     else:
         text = f"{who} unpaused, though in no queue. `/joinqueue` to take calls."
+    if meeting is not None and meeting.until is not None:
+        end = when(meeting.until, request.actor.timezone, control.clock())
+        text += f" The calendar won't pause {_them(request)} again before {end}."
     return _finish(commands, outcome, text)
+
+
+def _them(request: Request) -> str:
+    return "you" if request.for_self else "them"
 
 
 @command("queues", targets_others=False)

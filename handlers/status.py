@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bot.availability import calendar_status
 from bot.control import Control, look
-from bot.domain import Member, PbxSnapshot, Person, QueueSnapshot
+from bot.domain import Layer, Member, PbxSnapshot, Person, QueueSnapshot
 from bot.errors import CcbotError, NoSuchQueue, PbxUnavailable
 from bot.messages import Fields, Note, Reply, Section, Table
 from handlers.text import join, wait, when
@@ -114,8 +115,6 @@ async def me_reply(control: Control, person: Person, actor: Person) -> Reply:
         membership = memberships.get(queue)
         if seen is not None and seen.static:
             state = "permanent (static) member"
-        elif membership is None:
-            state = "leaving: waiting for the phone system"
         elif seen is None:
             state = "joining: waiting for the phone system"
         else:
@@ -149,18 +148,50 @@ async def me_reply(control: Control, person: Person, actor: Person) -> Reply:
             )
         )
 
+    away = [name for name, pbx in control.pbxes.items() if not pbx.connected]
     whose = "You're" if person.email == actor.email else f"{person.name} is"
     if strongest is not None:
         headline = f"{whose} paused ({strongest.reason})."
+    elif taking := [name for name, state in rows if state.startswith(("in", "perm"))]:
+        headline = f"{whose} taking calls in {join(taking)}."
     elif rows:
-        headline = f"{whose} taking calls in {join([r[0] for r in rows])}."
+        headline = f"{whose} waiting for the phone system to apply your change."
     else:
         headline = f"{whose} in no queue. `/joinqueue` to take calls."
     blocks: list[Table | Fields | Note] = [
         Table("Queues", ("Queue", "State"), tuple(rows), empty="None."),
     ]
+    layers += _automatic_layers(control, person, {p.layer for p in pauses.values()})
     if layers:
         blocks.append(Fields(tuple(layers)))
     else:
         blocks.append(Note("Not paused."))
+    note = _away_note(away)
+    if note:
+        blocks.append(note)
+    blocks += _calendar_notes(control, person)
     return Reply(text=headline, blocks=tuple(blocks))
+
+
+def _automatic_layers(
+    control: Control, person: Person, paused: set[Layer]
+) -> list[tuple[str, str]]:
+    """With a calendar source, the calendar and presence layers say "not now" too."""
+    if control.config.settings.calendar.source == "none":
+        return []
+    return [
+        (layer.label.capitalize(), "not pausing")
+        for layer in (Layer.CALENDAR, Layer.PRESENCE)
+        if layer not in paused
+    ]
+
+
+def _calendar_notes(control: Control, person: Person) -> list[Note]:
+    rules = control.config.settings.calendar
+    if rules.source == "none":
+        return []
+    upcoming, trouble = calendar_status(control, person.email, rules)
+    notes = [Note(f"Next change: {upcoming}.")] if upcoming else []
+    if trouble:
+        notes.append(Note(trouble))
+    return notes

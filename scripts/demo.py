@@ -81,7 +81,15 @@ def main() -> int:
 
     log = (WORK / "ccbot.log").open("w")
     runner = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--config", str(WORK / "ccbot.toml"), "-v", "run"],
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(WORK / "ccbot.toml"),
+            "-v",
+            "run",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=os.environ,
@@ -95,7 +103,8 @@ def main() -> int:
             print("\n".join(f"  │ {line}" for line in reply.splitlines()))
             print(f"  (exit status {result.returncode})")
             for queue in queues:
-                print(f"\n  asterisk*CLI> queue show {queue}\n{queue_show(sandbox, queue)}")
+                shown = queue_show(sandbox, queue)
+                print(f"\n  asterisk*CLI> queue show {queue}\n{shown}")
     finally:
         runner.send_signal(signal.SIGINT)
         runner.wait(timeout=10)

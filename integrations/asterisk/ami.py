@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from bot.config import PbxSettings
@@ -22,6 +24,22 @@ log = logging.getLogger(__name__)
 MemberHandler = Callable[[str, str, Member | None], Awaitable[None]]
 EventHandler = Callable[[Message], None]
 ReadyHandler = Callable[[], Awaitable[None]]
+
+
+class Utf8Protocol(AMIProtocol):
+    """panoramisk's protocol, fed whole UTF-8 characters only.
+
+    panoramisk 1.4 decodes each TCP read on its own with errors ignored, so a
+    caller name whose bytes straddle two reads loses a letter ("Zoë" turns
+    "Zo"). An incremental decoder holds a split character for the next read.
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(self._decoder.decode(data).encode("utf-8"))
 
 
 class _Manager(Manager):
@@ -90,6 +108,7 @@ class AmiPbx:
             ping_interval=10,
             reconnect_timeout=1,
             loop=asyncio.get_running_loop(),
+            protocol_factory=Utf8Protocol,
             on_connect=self._on_connect,
             on_login=self._on_login,
             forgetable_actions=(
@@ -199,16 +218,21 @@ class AmiPbx:
         """Member events in the order Asterisk sent them, one at a time."""
         while True:
             queue, interface, member = await self._member_events.get()
-            if self.on_member is None:
-                continue
             try:
-                await self.on_member(queue, interface, member)
+                if self.on_member is not None:
+                    await self.on_member(queue, interface, member)
             except Exception:
                 log.exception("%s: member event for %s failed", queue, interface)
+            finally:
+                self._member_events.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every member event received so far has been handled."""
+        await self._member_events.join()
 
     # actions
 
-    async def _call(self, fields: dict[str, str], many: bool = False) -> Any:
+    async def request(self, fields: dict[str, str], many: bool = False) -> Any:
         manager = self._manager
         if manager is None or not self._ready.is_set():
             raise PbxUnavailable(self._unavailable_text())
@@ -227,24 +251,24 @@ class AmiPbx:
         return f"Asterisk {self.name} at {self.address} is not connected"
 
     async def send(self, action: Action) -> None:
-        response = await self._call(mapping.to_ami(action))
+        response = await self.request(mapping.to_ami(action))
         if not response.success:
             raise mapping.refusal(action, str(response.get("Message", "")))
 
     async def command(self, text: str) -> str:
         """A CLI command, for `ccbot doctor` and the demo."""
-        response = await self._call({"Action": "Command", "Command": text})
+        response = await self.request({"Action": "Command", "Command": text})
         output = response.get("Output", "")
         if isinstance(output, list):
             return "\n".join(output)
         return str(output or response.content or "")
 
     async def snapshot(self) -> PbxSnapshot:
-        core = await self._call({"Action": "CoreStatus"})
+        core = await self.request({"Action": "CoreStatus"})
         if not core.success:
             raise PbxUnavailable(f"CoreStatus failed: {core.get('Message', '')}")
         startup = f"{core.get('CoreStartupDate', '')} {core.get('CoreStartupTime', '')}"
-        messages = await self._call({"Action": "QueueStatus"}, many=True)
+        messages = await self.request({"Action": "QueueStatus"}, many=True)
         if not isinstance(messages, list):
             messages = [messages]
         return PbxSnapshot(self.name, startup.strip(), mapping.snapshot_from(messages))

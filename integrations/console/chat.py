@@ -7,7 +7,7 @@ import sys
 
 from bot.app import App
 from bot.config import Config
-from handlers.messages import render_text
+from bot.messages import render_text
 
 PROMPT = "ccbot> "
 
