@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from bot.availability import Availability
 from bot.calls import CallDb, CallTracker
 from bot.config import Config
 from bot.control import Control, utcnow
+from bot.domain import Member
 from bot.errors import CcbotError
 from bot.messages import Reply
 from bot.people import import_csv
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WATCH_SECONDS = 1.0  # how often `run` looks for changes made by `ccbot say`
+# How often `run` writes what it saw and looks for changes made by `ccbot say`.
 FLUSH_SECONDS = 0.5
 
 
@@ -78,7 +80,7 @@ class App:
         for problem in report.problems:
             log.warning("%s: %s", path, problem)
 
-    def _ready_handler(self, name: str):  # type: ignore[no-untyped-def]
+    def _ready_handler(self, name: str) -> Callable[[], Awaitable[None]]:
         async def ready() -> None:
             try:
                 await self.control.reconcile(name)
@@ -92,11 +94,10 @@ class App:
 
         return ready
 
-    def _member_handler(self, name: str):  # type: ignore[no-untyped-def]
-        async def member(queue: str, interface: str, value: object) -> None:
-            await self.control.on_member(name, queue, interface, value)  # type: ignore[arg-type]
-
-        return member
+    def _member_handler(
+        self, name: str
+    ) -> Callable[[str, str, Member | None], Awaitable[None]]:
+        return functools.partial(self.control.on_member, name)
 
     async def connect(self, wait: float) -> list[str]:
         """Connect every phone system; return those not ready within ``wait``."""

@@ -46,6 +46,7 @@ COMMANDS = (
     "queues",
     "whoison",
     "me",
+    "calendar",
     "ccbot",
 )
 EVENTS_PATH = "/slack/events"

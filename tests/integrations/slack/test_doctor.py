@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from bot.config import Config
+from handlers.commands import REGISTRY
 from integrations.slack.app import COMMANDS
 from integrations.slack.doctor import REQUIRED_SCOPES, check_slack
 from tests.integrations.slack.conftest import BOT_ENV, SUPPORT_CHANNEL
@@ -57,6 +58,8 @@ def test_manifest_declares_every_command_scope_and_event() -> None:
 
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
     assert set(commands) == {f"/{name}" for name in COMMANDS}
+    # Every chat command is a slash command; /help is /ccbot in Slack.
+    assert set(REGISTRY) - {"help"} | {"ccbot"} == set(COMMANDS)
     for command in commands.values():
         assert command["description"] and command["should_escape"] is True
         assert len(command["description"]) <= 100
