@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from bot.availability import Availability
 from bot.calls import CallDb, CallTracker
@@ -35,6 +38,40 @@ if TYPE_CHECKING:
     from integrations.web.server import WebServer
 
 log = logging.getLogger(__name__)
+
+
+class AlreadyRunning(Exception):
+    """Another `ccbot run` holds the same store."""
+
+
+@contextlib.contextmanager
+def _held(handle: IO[str]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def hold_run_lock(store_path: Path) -> contextlib.AbstractContextManager[None]:
+    """One `ccbot run` per store: two would post every alert and digest twice."""
+    path = store_path.with_name(store_path.name + ".run.lock")
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "unknown"
+        handle.close()
+        raise AlreadyRunning(
+            f"another `ccbot run` (pid {pid}) already uses {store_path}; stop it first"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return _held(handle)
+
 
 # How often `run` writes what it saw and looks for changes made by `ccbot say`.
 FLUSH_SECONDS = 0.5
@@ -117,7 +154,11 @@ class App:
         self.scheduler.start()
         away = await self.connect(wait=self.config.settings.pbx[0].connect_timeout)
         for name in away:
-            log.warning("phone system %s not reachable yet; will keep trying", name)
+            refused = self.pbxes[name].login_error
+            if refused:
+                log.error("phone system %s: %s; will keep trying", name, refused)
+            else:
+                log.warning("phone system %s not reachable yet; will keep trying", name)
         await self.control.expire_due()
         await self.start_front_ends()
         await self.start_calendar()

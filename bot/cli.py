@@ -72,7 +72,13 @@ def run(ctx: click.Context) -> None:
     """Run every adapter the config enables, until Ctrl-C."""
     config = _load(ctx)
     _setup_logging(ctx.obj["verbose"], config.settings.log_level)
-    from bot.app import App
+    from bot.app import AlreadyRunning, App, hold_run_lock
+
+    try:
+        lock = hold_run_lock(config.store_path)
+    except AlreadyRunning as exc:
+        click.echo(f"ccbot can't start: {exc}", err=True)
+        ctx.exit(EXIT_REFUSED)
 
     async def serve() -> None:
         app = App(config)
@@ -85,7 +91,8 @@ def run(ctx: click.Context) -> None:
         finally:
             await app.close()
 
-    _run(serve)
+    with lock:
+        _run(serve)
 
 
 async def _one_shot(config: Config, email: str, line: str) -> tuple[str, bool]:
@@ -113,6 +120,8 @@ def say(ctx: click.Context, email: str, text: tuple[str, ...]) -> None:
 
     Exit status: 0 done, 1 refused or failed, 2 bad usage.
     """
+    if "@" not in email:
+        raise click.BadParameter("give the person's email address", param_hint="--as")
     config = _load(ctx)
     # A one-shot command speaks through its reply; the log only for -v.
     _setup_logging(ctx.obj["verbose"], "error")
@@ -127,12 +136,13 @@ def say(ctx: click.Context, email: str, text: tuple[str, ...]) -> None:
 )
 @click.pass_context
 def chat(ctx: click.Context, email: str) -> None:
-    """Chat with ccbot in the terminal as EMAIL (Ctrl-D to quit)."""
+    """Chat with ccbot in the terminal as EMAIL (/quit or Ctrl-D to leave)."""
     config = _load(ctx)
     _setup_logging(ctx.obj["verbose"], "error")
     from integrations.console.chat import chat_loop
 
-    _run(lambda: chat_loop(config, email))
+    known = _run(lambda: chat_loop(config, email))
+    ctx.exit(EXIT_DONE if known else EXIT_REFUSED)
 
 
 @main.group()
@@ -275,6 +285,8 @@ def digest(
         raise click.UsageError("A span needs --from and --to, with --to not before.")
     if post and start:
         raise click.UsageError("--post sends one day's digest: use --date.")
+    by_lower = {name.lower(): name for name in config.queues}
+    queue_name = by_lower.get(queue_name.lower(), queue_name) if queue_name else None
     if queue_name and queue_name not in config.queues:
         raise click.UsageError(
             f"No queue {queue_name!r}. Queues: {', '.join(sorted(config.queues))}."

@@ -7,7 +7,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.domain import QueueInfo
 from bot.errors import ConfigError
@@ -78,13 +85,18 @@ class PeopleSettings(_Section):
     state_interface: str = ""
     default_timezone: str = "UTC"
 
-    @model_validator(mode="after")
-    def _templates_name_extension(self) -> PeopleSettings:
-        for key in ("interface", "state_interface"):
-            template = getattr(self, key)
-            if template and "{extension}" not in template:
-                raise ValueError(f"{key} template must contain {{extension}}")
-        return self
+    @field_validator("interface", "state_interface")
+    @classmethod
+    def _template_names_extension(cls, template: str) -> str:
+        if template and "{extension}" not in template:
+            raise ValueError("the template must contain {extension}")
+        return template
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone_exists(cls, name: str) -> str:
+        _check_zone(name)
+        return name
 
 
 class CallsSettings(_Section):

@@ -9,10 +9,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.config import Config
-from bot.domain import Layer, Member, Membership, Pause, PbxSnapshot, Person
+from bot.domain import (
+    Layer,
+    Member,
+    Membership,
+    Pause,
+    PbxSnapshot,
+    Person,
+    pause_reason,
+)
 from bot.errors import (
     AlreadyDone,
     CcbotError,
+    NoSuchQueue,
     NotAMember,
     NotFound,
     PbxRefused,
@@ -43,6 +52,7 @@ class Outcome:
     applied: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     failed: dict[str, CcbotError] = field(default_factory=dict)
+    pending_error: PbxUnavailable | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,13 +90,13 @@ class Control:
         self._seen: dict[tuple[str, str], Seen] = {}
         self._dirty: dict[tuple[str, str], Seen | None] = {}
         self._expiry_keys: set[str] = set()
+        self._warned_missing: set[str] = set()
         self.reload()
 
     # state loading
 
     def reload(self) -> None:
         """Read people, desired state and what was last seen from the store."""
-        self._version = self.store.data_version()
         self.store.refresh()
         self._people = {p.email: p for p in self.store.people()}
         self._by_interface = {p.interface: p.email for p in self._people.values()}
@@ -100,7 +110,7 @@ class Control:
         before an event is judged keeps its echo from looking like an outside
         change.
         """
-        if self.store.data_version() == self._version:
+        if not self.store.changed_elsewhere():
             return False
         log.debug("store changed by another process; re-reading")
         self.flush()
@@ -205,7 +215,7 @@ class Control:
         layer: Layer = Layer.MANUAL,
         source: str = "ccbot",
     ) -> Outcome:
-        pause = Pause(person.email, layer, reason, until, source)
+        pause = Pause(person.email, layer, pause_reason(reason), until, source)
         self.store.set_pause(pause, self.clock())
         log.info(
             "%s paused (%s: %s) until %s", person.email, layer.label, reason, until
@@ -285,13 +295,22 @@ class Control:
                     "%s: change for %s saved for later: %s", queue, person.email, exc
                 )
                 outcome.pending.append(queue)
+                outcome.pending_error = exc
                 return
             except StaticMember as exc:
                 self._set_seen(key, Seen(queue, person.email, static=True))
                 outcome.failed[queue] = exc
                 return
+            except NoSuchQueue as exc:
+                # The config names a queue Asterisk lacks: keep nothing of
+                # the intent, so the refusal is the whole story.
+                if isinstance(decision.actions[0], AddMember):
+                    self.store.remove_membership(person.email, queue)
+                log.warning("%s: %s (check queues.conf or the config)", queue, exc)
+                outcome.failed[queue] = exc
+                return
             except PbxRefused as exc:
-                log.error(
+                log.warning(
                     "%s: Asterisk refused a change for %s: %s", queue, person.email, exc
                 )
                 outcome.failed[queue] = exc
@@ -320,6 +339,15 @@ class Control:
             queues = [
                 q for q in self.config.queues_on(pbx_name) if q in snapshot.queues
             ]
+            missing_queues = set(self.config.queues_on(pbx_name)) - set(queues)
+            for missing in missing_queues - self._warned_missing:
+                self._warned_missing.add(missing)
+                log.warning(
+                    "queue %s is in the config but Asterisk %s has no such queue: "
+                    "add it to queues.conf or remove it from the config",
+                    missing,
+                    pbx_name,
+                )
             report.restarted = self._note_startup(pbx_name, snapshot.startup, queues)
             self.snapshots[pbx_name] = snapshot
 
@@ -425,7 +453,7 @@ class Control:
                 manual = Pause(
                     person.email,
                     Layer.MANUAL,
-                    reason or PHONE_PAUSE_REASON,
+                    pause_reason(reason) or PHONE_PAUSE_REASON,
                     None,
                     "asterisk",
                 )

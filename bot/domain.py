@@ -62,6 +62,18 @@ class Membership:
     source: str = "ccbot"
 
 
+REASON_LIMIT = 79  # Asterisk keeps this many characters of a pause reason
+
+
+def pause_reason(text: str) -> str:
+    """A reason as Asterisk will show it: one line, at most REASON_LIMIT long.
+
+    Saving it in this form keeps desired and observed reasons comparable, so
+    a long or multi-line reason is not re-sent forever.
+    """
+    return " ".join(text.split())[:REASON_LIMIT].rstrip()
+
+
 @dataclass(frozen=True)
 class Pause:
     """One availability layer saying the person should not ring."""

@@ -160,6 +160,23 @@ def _slack_tables(db: sqlite_utils.Database) -> None:
 MIGRATIONS.append(_slack_tables)
 
 
+def _intents_counter(db: sqlite_utils.Database) -> None:
+    """A counter every change of desired state bumps: how `run` sees `say`.
+
+    SQLite's data_version also moves for commits of other connections in the
+    same process (the call tracker has its own), which made `run` reload and
+    reconcile after every batch of call records.
+    """
+    db.execute(
+        "CREATE TABLE intents (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "version INTEGER NOT NULL)"
+    )
+    db.execute("INSERT INTO intents (id, version) VALUES (1, 0)")
+
+
+MIGRATIONS.append(_intents_counter)
+
+
 @dataclass(frozen=True)
 class Seen:
     """One member as ccbot last saw it in Asterisk."""
@@ -190,6 +207,7 @@ class Store:
         # power cut can lose the last moments; no fsync per event.
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.migrate()
+        self._known_version = self.intent_version()
         self.refresh()
 
     @property
@@ -204,18 +222,38 @@ class Store:
                 self.db.execute(f"PRAGMA user_version = {number}")
             log.info("store %s migrated to schema version %s", self.path, number)
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits: how `run` sees `say`."""
-        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+    def intent_version(self) -> int:
+        row = self.db.execute("SELECT version FROM intents WHERE id = 1").fetchone()
+        return int(row[0])
+
+    def changed_elsewhere(self) -> bool:
+        """True once for each change of desired state another process made."""
+        current = self.intent_version()
+        if current == self._known_version:
+            return False
+        self._known_version = current
+        return True
+
+    def _bump(self) -> None:
+        """Count a change of desired state; call inside the write's transaction."""
+        (version,) = self.db.execute(
+            "UPDATE intents SET version = version + 1 WHERE id = 1 RETURNING version"
+        ).fetchone()
+        # Only our own step is known; a jump means another process wrote too.
+        if version == self._known_version + 1:
+            self._known_version = version
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.db.conn:
             yield
 
-    def _write(self, sql: str, args: list[Any]) -> int:
+    def _write(self, sql: str, args: list[Any], intent: bool = False) -> int:
         with self.db.conn:
-            return self.db.execute(sql, args).rowcount
+            count = self.db.execute(sql, args).rowcount
+            if intent and count:
+                self._bump()
+            return count
 
     def close(self) -> None:
         self.db.close()
@@ -225,7 +263,9 @@ class Store:
     def upsert_person(self, person: Person) -> bool:
         """Insert or update one person; True when the person is new."""
         existed = self.get_person(person.email) is not None
-        self.db.table("people").upsert(_person_row(person), pk="email")
+        with self.db.conn:
+            self.db.table("people").upsert(_person_row(person), pk="email")
+            self._bump()
         return not existed
 
     def get_person(self, email: str) -> Person | None:
@@ -245,7 +285,9 @@ class Store:
 
     def set_chat_id(self, email: str, column: str, value: str) -> None:
         if column in {"slack_id", "teams_id"}:
-            self.db.table("people").update(email, {column: value})
+            with self.db.conn:
+                self.db.table("people").update(email, {column: value})
+                self._bump()
 
     # desired state: memberships and pauses
     #
@@ -290,13 +332,14 @@ class Store:
                     to_text(now),
                 ],
             )
+            self._bump()
         self._memberships.setdefault(membership.email, {})[membership.queue] = (
             membership
         )
 
     def remove_membership(self, email: str, queue: str) -> bool:
         sql = "DELETE FROM memberships WHERE email = ? AND queue = ?"
-        removed = self._write(sql, [email, queue]) > 0
+        removed = self._write(sql, [email, queue], intent=True) > 0
         self._memberships.get(email, {}).pop(queue, None)
         return removed
 
@@ -324,11 +367,12 @@ class Store:
                     to_text(now),
                 ],
             )
+            self._bump()
         self._pauses.setdefault(pause.email, {})[pause.layer] = pause
 
     def clear_pause(self, email: str, layer: Layer) -> bool:
         sql = "DELETE FROM pauses WHERE email = ? AND layer = ?"
-        removed = self._write(sql, [email, int(layer)]) > 0
+        removed = self._write(sql, [email, int(layer)], intent=True) > 0
         self._pauses.get(email, {}).pop(layer, None)
         return removed
 

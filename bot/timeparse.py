@@ -50,13 +50,16 @@ def parse_duration(text: str) -> timedelta:
         raise BadInput(f"I can't read {text!r} as a duration. Try 30m, 1h or 1h30m.")
     if seconds <= 0:
         raise BadInput(f"{text!r} is not a length of time. Try 30m, 1h or 1h30m.")
-    duration = timedelta(seconds=seconds)
-    if duration > LONGEST:
+    if seconds > LONGEST.total_seconds():
         raise BadInput("That's longer than two weeks. Pick a shorter time.")
-    return duration
+    return timedelta(seconds=seconds)
 
 
 def parse_until(text: str, timezone: str, now: datetime) -> datetime:
+    if text.strip().isdigit():
+        # dateparser reads "3" as the 3rd of the month; nobody means that.
+        hint = f"Try until {text}:00 or until {text}pm."
+        raise BadInput(f"I can't tell which time {text!r} is. {hint}")
     zone = ZoneInfo(timezone)
     local_now = now.astimezone(zone)
     # dateparser is given the local wall clock and returns a wall-clock time

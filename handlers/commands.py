@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.control import Control, Outcome
-from bot.domain import Layer, Person
-from bot.errors import BadInput, NotFound, StaticMember
+from bot.domain import Layer, Person, pause_reason
+from bot.errors import BadInput, LoginRefused, NotFound, StaticMember
 from bot.messages import Reply, refused
 from bot.timeparse import Window, split_window
 from handlers import status
@@ -92,13 +92,17 @@ class Commands:
             return refused(f"I don't know `/{name}`. Type `/help` for what I can do.")
         try:
             request = self._request(actor, rest, found)
+        except BadInput as exc:
+            return refused(str(exc))
+        try:
             return await found.handler(self, request)
         except BadInput as exc:
             return refused(str(exc))
         except NotFound as exc:
             return refused(self._not_found(str(exc)))
         except StaticMember as exc:
-            return refused(_static_text(str(exc)))
+            who = "You're" if request.for_self else f"{request.target.name} is"
+            return refused(_static_text(str(exc), who))
 
     def _request(self, actor: Person, rest: str, found: Command) -> Request:
         try:
@@ -115,7 +119,7 @@ class Commands:
                 )
             if named.email != actor.email and not actor.is_manager:
                 raise BadInput(
-                    "Only managers can change someone else's queues. "
+                    "Only managers can act for someone else. "
                     "Leave out the name to act for yourself."
                 )
             target, args = named, args[1:]
@@ -149,7 +153,22 @@ class Commands:
         return split_window(request.text, request.target.timezone, self.control.clock())
 
     def who(self, request: Request) -> str:
+        """ "You" or the target's name, to start a sentence."""
         return "You" if request.for_self else request.target.name
+
+    def is_(self, request: Request) -> str:
+        """ "You're" or "Dana is"."""
+        return "You're" if request.for_self else f"{request.target.name} is"
+
+    def was(self, request: Request) -> str:
+        """ "You weren't" or "Dana wasn't"."""
+        return "You weren't" if request.for_self else f"{request.target.name} wasn't"
+
+    def hint(self, request: Request, command: str) -> str:
+        """A command to type, naming the target when a manager acts for them."""
+        if request.for_self:
+            return f"`/{command}`"
+        return f"`/{command} {request.target.email}`"
 
     def until_text(self, request: Request, window: Window) -> str:
         if window.until is None:
@@ -161,13 +180,17 @@ class Commands:
         """What to add when not everything reached Asterisk."""
         notes = []
         if outcome.pending:
+            why = (
+                "Asterisk refused ccbot's login (ask your admin to run `ccbot doctor`)"
+                if isinstance(outcome.pending_error, LoginRefused)
+                else "the phone system isn't reachable right now"
+            )
             notes.append(
-                "Not in Asterisk yet: the phone system isn't reachable right now. "
-                f"I've saved this and will apply it to {join(outcome.pending)} "
-                "as soon as it's back."
+                f"Not in Asterisk yet: {why}. I've saved this and will apply it "
+                f"to {join(outcome.pending)} as soon as it's back."
             )
         for queue, error in outcome.failed.items():
-            notes.append(f"{queue}: {status.error_text(error)}")
+            notes.append(status.error_text(queue, error))
         return " ".join(notes)
 
 
@@ -179,15 +202,18 @@ def _split_command(line: str) -> tuple[str, str]:
     return head.lstrip("/").lower(), rest.strip()
 
 
-def _static_text(queues: str) -> str:
+def _static_text(queues: str, who: str = "You're") -> str:
     return (
-        f"You're a permanent (static) member of {queues}, set in Asterisk's "
-        "queues.conf, so I can't take you out. Ask your phone admin, or use "
-        "`/pause` to stop calls."
+        f"{who} a permanent (static) member of {queues}, set in Asterisk's "
+        "queues.conf, so I can't take them out over AMI. Ask your phone admin, "
+        "or use `/pause` to stop calls."
     )
 
 
 def _finish(commands: Commands, outcome: Outcome, text: str) -> Reply:
+    if outcome.failed and not outcome.applied and not outcome.pending:
+        # Nothing happened: say only why, so the reply is one true line.
+        return refused(commands.outcome_note(outcome))
     note = commands.outcome_note(outcome)
     return Reply(text=f"{text} {note}".strip(), ok=outcome.ok)
 
@@ -219,17 +245,19 @@ async def joinqueue(commands: Commands, request: Request) -> Reply:
     ]
     queues = [q for q in queues if q not in static]
     if not queues:
-        who = "You're" if request.for_self else f"{request.target.name} is"
+        who = commands.is_(request)
         return Reply(text=f"{who} already a permanent member of {join(static)}.")
 
     outcome = await control.join(request.target, queues, window.until)
-    who = "You're" if request.for_self else f"{request.target.name} is"
-    text = f"{who} in {join(queues)}{commands.until_text(request, window)}."
+    queues = [q for q in queues if q not in outcome.failed]
+    text = f"{commands.is_(request)} in {join(queues)}"
+    text += f"{commands.until_text(request, window)}."
     paused = control.effective_pause(request.target.email)
     if paused is not None:
-        text += f" Still paused ({paused.reason}): `/unpause` to take calls."
+        unpause = commands.hint(request, "unpause")
+        text += f" Still paused ({paused.reason}): {unpause} to take calls."
     elif outcome.ok and not outcome.pending:
-        text += " Calls will ring now. `/leavequeue` to stop."
+        text += f" Calls will ring now. {commands.hint(request, 'leavequeue')} to stop."
     return _finish(commands, outcome, text)
 
 
@@ -242,24 +270,34 @@ async def leavequeue(commands: Commands, request: Request) -> Reply:
     """
     control = commands.control
     email = request.target.email
-    names = request.args
-    if names and names != ["all"]:
-        queues = commands.queues_named(names)
+    current = [m.queue for m in control.memberships(email)]
+    static = [q for q in control.queues_of(email) if _is_static(control, q, email)]
+    if request.args and request.args != ["all"]:
+        named = commands.queues_named(request.args)
+        if static_named := [q for q in named if q in static]:
+            raise StaticMember(join(static_named))
+        queues = [q for q in named if q in current]
+        absent = [q for q in named if q not in current]
     else:
-        queues = [m.queue for m in control.memberships(email)]
-        static = [
-            q
-            for q in control.queues_of(email)
-            if (s := control.seen(q, email)) and s.static
-        ]
-        if not queues:
-            extra = f" ({_static_text(join(static))})" if static else ""
-            return Reply(text=f"{commands.who(request)} weren't in any queue.{extra}")
+        queues, absent = current, []
+        if not queues and static:
+            return refused(_static_text(join(static), commands.is_(request)))
+    if not queues:
+        where = join(absent) if absent else "any queue"
+        return Reply(text=f"{commands.was(request)} in {where}.")
+
     outcome = await control.leave(request.target, queues)
     who = "You've" if request.for_self else f"{request.target.name} has"
-    return _finish(
-        commands, outcome, f"{who} left {join(queues)}. `/joinqueue` to come back."
-    )
+    text = f"{who} left {join(queues)}."
+    if absent:
+        text += f" ({commands.was(request)} in {join(absent)}.)"
+    text += f" {commands.hint(request, 'joinqueue')} to come back."
+    return _finish(commands, outcome, text)
+
+
+def _is_static(control: Control, queue: str, email: str) -> bool:
+    seen = control.seen(queue, email)
+    return seen is not None and seen.static
 
 
 @command("pause", "[REASON] [for DURATION | until TIME]")
@@ -271,18 +309,17 @@ async def pause(commands: Commands, request: Request) -> Reply:
     Examples: `/pause lunch for 30m`, `/pause until 14:00`, `/pause training`.
     """
     window = commands.window(request)
-    reason = window.rest.strip() or DEFAULT_PAUSE_REASON
+    reason = pause_reason(window.rest) or DEFAULT_PAUSE_REASON
     control = commands.control
     outcome = await control.pause(request.target, reason, window.until)
     queues = control.queues_of(request.target.email)
-    who = "You're" if request.for_self else f"{request.target.name} is"
-    where = f" in {join(queues)}" if queues else " (in no queue right now)"
-    text = f"{who} paused{where}{commands.until_text(request, window)} ({reason})."
-    text += (
-        " `/unpause` to come back early."
-        if window.until
-        else " `/unpause` to come back."
-    )
+    where = f" in {join(queues)}" if queues else ""
+    text = f"{commands.is_(request)} paused{where}"
+    text += f"{commands.until_text(request, window)} ({reason})."
+    if not queues:
+        text += f" Not in any queue yet: {commands.hint(request, 'joinqueue')}."
+    early = " early" if window.until else ""
+    text += f" {commands.hint(request, 'unpause')} to come back{early}."
     return _finish(commands, outcome, text)
 
 
@@ -293,19 +330,19 @@ async def unpause(commands: Commands, request: Request) -> Reply:
     email = request.target.email
     paused = control.pauses(email)
     if not paused:
-        who = "You" if request.for_self else request.target.name
-        return Reply(text=f"{who} weren't paused.")
+        return Reply(text=f"{commands.was(request)} paused.")
     meeting = next((p for p in paused if p.layer is Layer.CALENDAR), None)
     outcome = await control.unpause(request.target)
     queues = control.queues_of(email)
-    who = "You're" if request.for_self else f"{request.target.name} is"
+    who = commands.is_(request)
     still = control.effective_pause(email)
     if still is not None:
         text = f"Manual pause cleared, but {who.lower()} still paused: {still.reason}."
     elif queues:
         text = f"{who} taking calls again in {join(queues)}."
     else:
-        text = f"{who} unpaused, though in no queue. `/joinqueue` to take calls."
+        join_hint = commands.hint(request, "joinqueue")
+        text = f"{who} unpaused, though in no queue. {join_hint} to take calls."
     if meeting is not None and meeting.until is not None:
         end = when(meeting.until, request.actor.timezone, control.clock())
         text += f" The calendar won't pause {_them(request)} again before {end}."

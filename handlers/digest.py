@@ -21,7 +21,7 @@ from bot.calls import CallDb, QueueRules, queue_rules
 from bot.config import Config
 from bot.domain import Person
 from bot.kpi import AgentKpis, Bucket, QueueKpis
-from bot.messages import Fields, Note, Reply, Section, Table
+from bot.messages import Fields, Note, Reply, Table
 from bot.protocols import Chat
 from handlers.text import wait
 
@@ -148,9 +148,7 @@ def render_digest(digest: Digest) -> Reply:
         text = f"No calls reached {digest.queue_name} on {digest.period}."
         if p is not None and p.offered:
             text += f" A week earlier it had {p.offered}."
-        return Reply(
-            text=title, blocks=(Section(f"*{title}*"), Note(text)), public=True
-        )
+        return Reply(text=f"*{title}*", blocks=(Note(text),), public=True)
 
     def vs(name: str, percent: bool = False) -> str:
         if p is None:
@@ -191,13 +189,12 @@ def render_digest(digest: Digest) -> Reply:
         for a in digest.agents
     )
     summary = (
-        f"{title}: {k.offered} offered, {k.answered} answered, "
+        f"*{title}*: {k.offered} offered, {k.answered} answered, "
         f"{k.missed} missed, service level {_percent(k.service_level)}"
     )
     return Reply(
         text=summary,
         blocks=(
-            Section(f"*{title}*"),
             Fields(pairs),
             Table(
                 "Agents",

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.availability import calendar_status
 from bot.control import Control, look
 from bot.domain import Layer, Member, PbxSnapshot, Person, QueueSnapshot
 from bot.errors import CcbotError, NoSuchQueue, PbxUnavailable
 from bot.messages import Fields, Note, Reply, Section, Table
-from handlers.text import join, wait, when
+from handlers.text import join, plural, wait, when
 
 
-def error_text(error: CcbotError) -> str:
+def error_text(queue: str, error: CcbotError) -> str:
     """A core error as one sentence a chat user can act on."""
     if isinstance(error, NoSuchQueue):
-        return f"{error} Ask your admin to check it with `ccbot doctor`."
+        return (
+            f"{error}, so nothing changed there. Ask your admin to check it "
+            "with `ccbot doctor`."
+        )
     if isinstance(error, PbxUnavailable):
-        return "the phone system isn't reachable; the change is saved."
-    return f"the phone system refused the change ({error}). Ask your admin."
+        return f"{queue}: the phone system isn't reachable; the change is saved."
+    return f"{queue}: the phone system refused the change ({error}). Ask your admin."
 
 
 def _member_state(member: Member) -> str:
@@ -27,13 +32,17 @@ def _member_state(member: Member) -> str:
     return "available"
 
 
-def _away_note(away: list[str]) -> Note | None:
+def _away_note(away: list[str], snapshots: Mapping[str, object]) -> Note | None:
     if not away:
         return None
-    return Note(
-        f"Can't reach the phone system ({join(away)}) right now: "
-        "showing what I saw last."
-    )
+    last = [name for name in away if name in snapshots]
+    tail = "showing what I saw last." if last else "I have nothing from it yet."
+    return Note(f"Can't reach the phone system ({join(away)}) right now: {tail}")
+
+
+def _no_news(display_name: str, pbx: str, away: list[str]) -> Section:
+    why = "can't reach the phone system" if pbx in away else "no news from Asterisk yet"
+    return Section(f"*{display_name}* — {why}.")
 
 
 async def queues_reply(control: Control, actor: Person | None = None) -> Reply:
@@ -42,9 +51,7 @@ async def queues_reply(control: Control, actor: Person | None = None) -> Reply:
     for name, info in control.config.queues.items():
         queue = _queue(snapshots, info.pbx, name)
         if queue is None:
-            blocks.append(
-                Section(f"*{info.display_name}* — no news from Asterisk yet.")
-            )
+            blocks.append(_no_news(info.display_name, info.pbx, away))
             continue
         rows = []
         for member in sorted(
@@ -61,11 +68,12 @@ async def queues_reply(control: Control, actor: Person | None = None) -> Reply:
         blocks.append(
             Table(headline, ("Member", "State"), tuple(rows), empty="Nobody is in it.")
         )
-    note = _away_note(away)
+    note = _away_note(away, snapshots)
     if note:
         blocks.append(note)
     total = sum(len(q.callers) for s in snapshots.values() for q in s.queues.values())
-    summary = f"{len(control.config.queues)} queues, {total} callers waiting."
+    summary = f"{plural(len(control.config.queues), 'queue')}, "
+    summary += f"{plural(total, 'caller')} waiting."
     return Reply(text=summary, blocks=tuple(blocks), public=True)
 
 
@@ -97,7 +105,7 @@ async def whoison_reply(
         people = join(sorted(ready)) if ready else "nobody"
         lines.append(f"*{info.display_name}*: {people}")
     blocks: list[Section | Note] = [Section("\n".join(lines))]
-    note = _away_note(away)
+    note = _away_note(away, control.snapshots)
     if note:
         blocks.append(note)
     if len(chosen) == 1:
@@ -134,7 +142,11 @@ async def me_reply(control: Control, person: Person, actor: Person) -> Reply:
         until = (
             f" until {when(layer_pause.until, tz, now)}"
             if layer_pause.until
-            else " until you `/unpause`"
+            else (
+                " until you `/unpause`"
+                if person.email == actor.email
+                else f" until `/unpause {person.email}`"
+            )
         )
         mark = (
             " (this one shows in Asterisk)"
@@ -166,7 +178,7 @@ async def me_reply(control: Control, person: Person, actor: Person) -> Reply:
         blocks.append(Fields(tuple(layers)))
     else:
         blocks.append(Note("Not paused."))
-    note = _away_note(away)
+    note = _away_note(away, control.snapshots)
     if note:
         blocks.append(note)
     blocks += _calendar_notes(control, person)

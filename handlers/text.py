@@ -37,3 +37,8 @@ def join(items: Sequence[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def plural(count: int, noun: str) -> str:
+    """1 queue, 2 queues."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -235,3 +235,82 @@ colour = "blue"
     assert "pbx[1].secret_env: required setting is missing" in result.stderr
     assert "queue[1].colour: unknown setting" in result.stderr
     assert "ccbot can't start" in result.stderr
+
+
+def test_a_queue_asterisk_lacks_is_refused_and_nothing_is_kept(
+    imported: Path, pbx: Sandbox
+) -> None:
+    text = config_text(SANDBOX_PORT) + '\n[[queue]]\nname = "marketing"\n'
+    (imported / "ccbot.toml").write_text(text)
+
+    result = ccbot(imported, "say", "--as", ANA, "/joinqueue marketing")
+    me = ccbot(imported, "say", "--as", ANA, "/me")
+
+    assert result.returncode == 1
+    assert result.stdout.strip().splitlines() == [
+        "Asterisk has no queue named marketing, so nothing changed there. "
+        "Ask your admin to check it with `ccbot doctor`."
+    ]
+    assert "Marketing" not in me.stdout
+
+
+def test_a_refused_login_is_named_in_the_reply(
+    imported: Path, pbx: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CCBOT_TEST_AMI_SECRET", "wrong")
+
+    result = ccbot(imported, "say", "--as", ANA, "/joinqueue sales")
+
+    assert result.returncode == 0
+    assert "Asterisk refused ccbot's login" in result.stdout
+    assert "saved" in result.stdout and "wrong" not in result.stdout
+
+
+def test_a_second_run_on_the_same_store_is_refused(
+    running: subprocess.Popen[str], imported: Path
+) -> None:
+    second = ccbot(imported, "run", timeout=15)
+
+    assert second.returncode == 1
+    assert "another `ccbot run`" in second.stderr and str(running.pid) in second.stderr
+
+
+def test_chat_refuses_a_stranger_and_quits_on_quit(
+    imported: Path, pbx: Sandbox
+) -> None:
+    stranger = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(imported / "ccbot.toml"),
+            "chat",
+            "--as",
+            "eve@elsewhere.test",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        input="/me\n",
+    )
+    ana = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(imported / "ccbot.toml"),
+            "chat",
+            "--as",
+            ANA,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        input="/joinqueue sales\n/quit\n/me\n",
+    )
+
+    assert stranger.returncode == 1 and "not in ccbot's people list" in stranger.stdout
+    assert ana.returncode == 0 and "You're in sales" in ana.stdout
+    assert "Queues" not in ana.stdout, "nothing after /quit runs"

@@ -15,7 +15,7 @@ from panoramisk.message import Message
 
 from bot.config import PbxSettings
 from bot.domain import Member, PbxSnapshot
-from bot.errors import PbxUnavailable
+from bot.errors import LoginRefused, PbxUnavailable
 from bot.protocols import Action
 from integrations.asterisk import mapping
 
@@ -235,6 +235,8 @@ class AmiPbx:
     async def request(self, fields: dict[str, str], many: bool = False) -> Any:
         manager = self._manager
         if manager is None or not self._ready.is_set():
+            if self.login_error:
+                raise LoginRefused(self.login_error)
             raise PbxUnavailable(self._unavailable_text())
         future = manager.send_action(fields, as_list=many)
         try:

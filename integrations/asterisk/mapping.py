@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.domain import Caller, Member, QueueSnapshot
+from bot.domain import REASON_LIMIT, Caller, Member, QueueSnapshot
 from bot.errors import (
     AlreadyDone,
     NoSuchQueue,
@@ -18,7 +18,6 @@ from bot.protocols import Action, AddMember, PauseMember, RemoveMember
 MEMBER_EVENTS = frozenset(
     {"queuememberadded", "queuememberremoved", "queuememberpause", "queuememberstatus"}
 )
-REASON_LIMIT = 80  # Asterisk keeps at most this many characters of a pause reason
 
 
 def clean(value: str, limit: int = 200) -> str:

@@ -196,3 +196,54 @@ async def test_help_lists_every_command_from_its_docstring(app: App) -> None:
         assert f"/{name}" in reply.text
     detail = await say(app, ANA, "/help pause")
     assert "/pause lunch for 30m" in detail.text
+
+
+async def test_long_multiline_reason_is_saved_as_asterisk_shows_it(
+    app: App, pbx: Sandbox
+) -> None:
+    await say(app, ANA, "/joinqueue sales")
+
+    reply = await say(app, ANA, "/pause " + "lunch\nbreak " + "y" * 600)
+
+    reason = app.control.effective_pause(ANA).reason
+    assert reply.ok and "\n" not in reply.text and len(reason) == 79
+    assert reason.startswith("lunch break yyy")
+    assert f"paused:{reason}" in members(pbx, "sales")["Ana Lima"]
+    report = await app.control.reconcile("main")
+    assert report.actions == 0, "a cut reason must not be sent again and again"
+
+
+async def test_huge_duration_and_bare_number_are_refused(app: App) -> None:
+    huge = await say(app, ANA, "/pause lunch for 1000000000000000000000h")
+    bare = await say(app, ANA, "/pause until 3")
+
+    assert not huge.ok and "longer than two weeks" in huge.text
+    assert not bare.ok and "until 3:00" in bare.text
+    assert app.control.pauses(ANA) == []
+
+
+async def test_leaving_a_queue_you_are_not_in_says_so(app: App, pbx: Sandbox) -> None:
+    await say(app, ANA, "/joinqueue sales")
+
+    none = await say(app, ANA, "/leavequeue billing")
+    some = await say(app, ANA, "/leavequeue sales billing")
+
+    assert none.ok and none.text == "You weren't in billing."
+    assert (
+        "You've left sales." in some.text and "(You weren't in billing.)" in some.text
+    )
+    assert "Ana Lima" not in members(pbx, "sales")
+
+
+async def test_static_member_leaving_everything_is_refused(app: App) -> None:
+    reply = await say(app, "sam@shop.test", "/leavequeue")
+
+    assert not reply.ok and "static" in reply.text
+
+
+async def test_manager_replies_name_the_command_for_the_other_person(app: App) -> None:
+    reply = await say(app, CLEO, f"/pause {BEN} coaching")
+    joined = await say(app, CLEO, f"/joinqueue {BEN} sales")
+
+    assert f"`/unpause {BEN}` to come back" in reply.text
+    assert f"`/unpause {BEN}` to take calls" in joined.text
