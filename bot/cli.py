@@ -16,6 +16,7 @@ import click
 from bot import config as config_module
 from bot.config import Config
 from bot.errors import ConfigError
+from handlers.text import plural
 
 EXIT_DONE, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -38,7 +39,8 @@ def _load(ctx: click.Context) -> Config:
     except ConfigError as exc:
         path = config_module.find_path(ctx.obj["config"])
         click.echo(
-            f"ccbot can't start: {path} has {len(exc.problems)} problem(s):", err=True
+            f"ccbot can't start: {path} has {plural(len(exc.problems), 'problem')}:",
+            err=True,
         )
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
@@ -198,7 +200,8 @@ def people_list(ctx: click.Context) -> None:
         rows,
         empty="Nobody yet: `ccbot people import FILE.csv`.",
     )
-    click.echo(render_text(Reply(text=f"{len(rows)} people", blocks=(table,))))
+    title = f"{plural(len(rows), 'person')} in {config.store_path.name}:"
+    click.echo(render_text(Reply(text=title, blocks=(table,))))
 
 
 @main.command()
@@ -239,7 +242,7 @@ def doctor(ctx: click.Context) -> None:
         lines, problems = [*lines, *slack_lines], problems + slack_problems
     for line in lines:
         click.echo(line)
-    click.echo(f"\n{problems} problem(s) found." if problems else "\nAll good.")
+    click.echo(f"\n{plural(problems, 'problem')} found." if problems else "\nAll good.")
     ctx.exit(EXIT_REFUSED if problems else EXIT_DONE)
 
 

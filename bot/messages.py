@@ -87,7 +87,11 @@ def _block_lines(block: Block) -> list[str]:
             width = max((len(label) for label, _ in pairs), default=0)
             return [f"{label.ljust(width)}  {value}" for label, value in pairs]
         case Table(title=title, columns=columns, rows=rows, empty=empty):
-            return [title, *_table_lines(columns, rows, empty)]
+            return (
+                [title, *_table_lines(columns, rows, empty)]
+                if title
+                else (_table_lines(columns, rows, empty))
+            )
         case Buttons(buttons=buttons):
             return ["  ".join(f"[{b.label}]" for b in buttons)]
     return []

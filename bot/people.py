@@ -61,7 +61,8 @@ class ImportReport:
     def summary(self) -> str:
         text = f"{self.added} added, {self.updated} updated"
         if self.problems:
-            text += f", {len(self.problems)} rows skipped"
+            skipped = len(self.problems)
+            text += f", {skipped} {'row' if skipped == 1 else 'rows'} skipped"
         return text
 
 
@@ -135,7 +136,7 @@ def import_csv(
         if not reader.fieldnames or "email" not in [
             f.strip().lower() for f in reader.fieldnames
         ]:
-            report.problems.append(f"{path}: the header row needs an 'email' column")
+            report.problems.append("the header row needs an 'email' column")
             return report
         seen: set[str] = set()
         for row in reader:

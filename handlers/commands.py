@@ -174,6 +174,8 @@ class Commands:
         if window.until is None:
             return ""
         moment = when(window.until, request.actor.timezone, self.control.clock())
+        if request.actor.timezone != request.target.timezone:
+            return f" until {moment} your time"
         return f" until {moment}"
 
     def outcome_note(self, outcome: Outcome) -> str:

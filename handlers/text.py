@@ -40,5 +40,7 @@ def join(items: Sequence[str]) -> str:
 
 
 def plural(count: int, noun: str) -> str:
-    """1 queue, 2 queues."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+    """1 queue, 2 queues; 1 person, 2 people."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {'people' if noun == 'person' else noun + 's'}"
