@@ -251,6 +251,17 @@ class Sandbox:
                 return int(entry.name)
         return None
 
+    def _exited(self) -> bool:
+        """Whether the Asterisk being started has died.
+
+        The child we spawned is asked directly: while chroot execs asterisk,
+        /proc briefly shows no command line, and judging by /proc then made a
+        healthy start look like an exit.
+        """
+        if self._process is not None:
+            return self._process.poll() is not None
+        return not self.running()
+
     def _configured_port(self) -> int | None:
         """The AMI port the instance's current manager.conf names."""
         with contextlib.suppress(OSError):
@@ -274,7 +285,7 @@ class Sandbox:
     def _wait_for_ami(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            if not self.running():
+            if self._exited():
                 raise SandboxUnavailable(
                     f"sandbox Asterisk {self.name!r} exited during start-up; "
                     f"its output is in {self.log_file}:\n{_tail(self.log_file)}"
