@@ -69,6 +69,12 @@ def _check_people(config: Config) -> tuple[list[str], int]:
         hint = f"Run `ccbot people import {config.people_csv}`."
         return [f"{BAD}people: none imported. {hint}"], 1
     lines, problems = [], 0
+    if not config.people_csv.exists():
+        problems += 1
+        lines.append(
+            f"{BAD}people.csv: {config.people_csv} does not exist; the next "
+            "`ccbot people import` needs it (set [people] csv)."
+        )
     for person in people:
         for problem in (
             interface_problem(person.interface),
