@@ -189,7 +189,7 @@ def render_digest(digest: Digest) -> Reply:
         for a in digest.agents
     )
     summary = (
-        f"*{title}*: {k.offered} offered, {k.answered} answered, "
+        f"{title}: {k.offered} offered, {k.answered} answered, "
         f"{k.missed} missed, service level {_percent(k.service_level)}"
     )
     return Reply(
