@@ -42,4 +42,5 @@ def _switch(book: CalendarBook, request: Request, default: bool) -> Reply:
     book.set_notify(request.target.email, choice == ["on"])
     if choice == ["on"]:
         return Reply(text="I'll message you when your calendar pauses or resumes you.")
-    return Reply(text="No more messages on calendar pauses. `/me` still shows them.")
+    me = request.shown("me")
+    return Reply(text=f"No more messages on calendar pauses. `/{me}` still shows them.")

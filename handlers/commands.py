@@ -9,8 +9,8 @@ from __future__ import annotations
 import inspect
 import logging
 import shlex
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from bot.control import Control, Outcome
 from bot.domain import Layer, Person, pause_reason
@@ -31,10 +31,15 @@ class Request:
     target: Person
     args: list[str]
     text: str  # the arguments as typed, after the target
+    names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def for_self(self) -> bool:
         return self.actor.email == self.target.email
+
+    def shown(self, command: str) -> str:
+        """A command as this platform names it (Slack reserves /help and /me)."""
+        return self.names.get(command, command)
 
 
 Handler = Callable[["Commands", Request], Awaitable[Reply]]
@@ -57,7 +62,12 @@ class Command:
 
 
 REGISTRY: dict[str, Command] = {}
-ALIASES = {"ccbot": "help", "join": "joinqueue", "leave": "leavequeue"}
+ALIASES = {
+    "ccbot": "help",
+    "myqueues": "me",
+    "join": "joinqueue",
+    "leave": "leavequeue",
+}
 
 
 def command(
@@ -79,7 +89,12 @@ class Commands:
         self.control = control
         self.admin_contact = admin_contact
 
-    async def handle(self, email: str, line: str) -> Reply:
+    async def handle(
+        self, email: str, line: str, names: Mapping[str, str] | None = None
+    ) -> Reply:
+        """Answer one line; ``names`` maps command names to the platform's own."""
+        names = names or {}
+        help_name = names.get("help", "help")
         actor = self.control.find_person(email)
         if actor is None:
             return refused(
@@ -89,9 +104,11 @@ class Commands:
         name, rest = _split_command(line)
         found = REGISTRY.get(ALIASES.get(name, name))
         if found is None:
-            return refused(f"I don't know `/{name}`. Type `/help` for what I can do.")
+            return refused(
+                f"I don't know `/{name}`. Type `/{help_name}` for what I can do."
+            )
         try:
-            request = self._request(actor, rest, found)
+            request = self._request(actor, rest, found, names)
         except BadInput as exc:
             return refused(str(exc))
         try:
@@ -104,7 +121,9 @@ class Commands:
             who = "You're" if request.for_self else f"{request.target.name} is"
             return refused(_static_text(str(exc), who))
 
-    def _request(self, actor: Person, rest: str, found: Command) -> Request:
+    def _request(
+        self, actor: Person, rest: str, found: Command, names: Mapping[str, str]
+    ) -> Request:
         try:
             args = shlex.split(rest)
         except ValueError:
@@ -124,7 +143,9 @@ class Commands:
                 )
             target, args = named, args[1:]
             rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
-        return Request(actor=actor, target=target, args=args, text=rest.strip())
+        return Request(
+            actor=actor, target=target, args=args, text=rest.strip(), names=names
+        )
 
     def _not_found(self, what: str) -> str:
         known = ", ".join(sorted(self.control.config.queues))
@@ -377,15 +398,17 @@ async def me(commands: Commands, request: Request) -> Reply:
 @command("help", "[COMMAND]", targets_others=False)
 async def help_(commands: Commands, request: Request) -> Reply:
     """What ccbot can do, or how one command works."""
+    by_shown = {request.shown(name): name for name in REGISTRY}
     if request.args:
         name = request.args[0].lstrip("/").lower()
-        found = REGISTRY.get(ALIASES.get(name, name))
+        found = REGISTRY.get(by_shown.get(name) or ALIASES.get(name, name))
         if found is None:
-            return refused(f"I don't know `/{name}`. Type `/help` for the list.")
-        usage = f"`/{found.name} {found.usage}`".replace(" `", "`")
+            help_name = request.shown("help")
+            return refused(f"I don't know `/{name}`. Type `/{help_name}` for the list.")
+        usage = f"`/{request.shown(found.name)} {found.usage}`".replace(" `", "`")
         return Reply(text=f"{usage}\n{found.detail}")
     lines = [
-        f"`/{c.name}{' ' + c.usage if c.usage else ''}` — {c.summary}"
+        f"`/{request.shown(c.name)}{' ' + c.usage if c.usage else ''}` — {c.summary}"
         for c in REGISTRY.values()
     ]
     tail = (

@@ -45,10 +45,13 @@ COMMANDS = (
     "unpause",
     "queues",
     "whoison",
-    "me",
+    "myqueues",
     "calendar",
     "ccbot",
 )
+# Slack keeps /help and /me for itself and refuses a manifest that declares
+# them, so those two commands have other names here.
+NAMES = {"help": "ccbot", "me": "myqueues"}
 EVENTS_PATH = "/slack/events"
 HOME_DEBOUNCE_SECONDS = 0.2
 DELIVERY_DAYS = 2
@@ -318,7 +321,9 @@ class SlackFrontEnd:
                     f"I can't find {' and '.join(unknown)} in ccbot's people list. "
                     f"Ask {self.settings.admin_contact} to add them."
                 )
-            return await self.commands.handle(person.email, f"{command} {line}")
+            return await self.commands.handle(
+                person.email, f"{command} {line}", names=NAMES
+            )
         except SlackUnavailable:
             log.warning(
                 "%s from %s: Slack unreachable to look them up", command, user_id

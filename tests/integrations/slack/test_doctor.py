@@ -9,7 +9,7 @@ import yaml
 
 from bot.config import Config
 from handlers.commands import REGISTRY
-from integrations.slack.app import COMMANDS
+from integrations.slack.app import COMMANDS, NAMES
 from integrations.slack.doctor import REQUIRED_SCOPES, check_slack
 from tests.integrations.slack.conftest import BOT_ENV, SUPPORT_CHANNEL
 from tests.integrations.slack.standin import SlackStandIn
@@ -58,8 +58,9 @@ def test_manifest_declares_every_command_scope_and_event() -> None:
 
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
     assert set(commands) == {f"/{name}" for name in COMMANDS}
-    # Every chat command is a slash command; /help is /ccbot in Slack.
-    assert set(REGISTRY) - {"help"} | {"ccbot"} == set(COMMANDS)
+    # Every chat command is a slash command, under Slack's name for it.
+    assert {NAMES.get(name, name) for name in REGISTRY} == set(COMMANDS)
+    assert not {"/help", "/me"} & set(commands), "Slack reserves these"
     for command in commands.values():
         assert command["description"] and command["should_escape"] is True
         assert len(command["description"]) <= 100

@@ -181,7 +181,7 @@ async def test_email_match_is_saved_and_cached(
     slack_client: SlackClient, standin: SlackStandIn, app: App
 ) -> None:
     for _ in range(2):
-        fields = standin.slash_command(BEN, "/me")
+        fields = standin.slash_command(BEN, "/myqueues")
         await slack_client.command(fields)
         await eventually(
             lambda f=fields: bool(standin.responses_at(f["response_url"])), 5
@@ -204,6 +204,8 @@ async def test_help_lists_every_command(
     text = standin.responses_at(fields["response_url"])[0]["blocks"][0]["text"]["text"]
     for name in ("joinqueue", "leavequeue", "pause", "unpause", "queues", "whoison"):
         assert f"/{name}" in text
+    assert "`/myqueues`" in text and "`/ccbot [COMMAND]`" in text
+    assert "`/me`" not in text and "`/help" not in text
 
 
 async def test_healthz_answers_beside_the_events_endpoint(

@@ -45,7 +45,7 @@ async def test_slash_command_over_socket_mode_is_acked_and_applied(
 async def test_redelivered_envelope_is_not_applied_twice(
     socket_slack: SlackFrontEnd, standin: SlackStandIn
 ) -> None:
-    fields = standin.slash_command(ANA, "/me")
+    fields = standin.slash_command(ANA, "/myqueues")
 
     await standin.send_envelope("slash_commands", fields)
     await standin.send_envelope("slash_commands", fields)
