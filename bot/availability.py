@@ -731,7 +731,13 @@ def calendar_status(
             nxt = f"paused at {clock_text(block.start, tz, now)} ({reason})"
             break
         if block.end > now:
-            nxt = f"resumes at {clock_text(block.end, tz, now)}"
+            end = clock_text(block.end, tz, now)
+            manual = control.store.pauses(email)
+            if any(p.layer is Layer.MANUAL for p in manual):
+                # The calendar never clears a manual pause: no resume follows.
+                nxt = f"the meeting ends at {end}; your own pause stays"
+            else:
+                nxt = f"resumes at {end}"
             break
     trouble = ""
     if schedule.error and schedule.error_at is not None:

@@ -32,11 +32,19 @@ def _member_state(member: Member) -> str:
     return "available"
 
 
-def _away_note(away: list[str], snapshots: Mapping[str, object]) -> Note | None:
+def _away_note(
+    control: Control, away: list[str], snapshots: Mapping[str, object]
+) -> Note | None:
     if not away:
         return None
     last = [name for name in away if name in snapshots]
     tail = "showing what I saw last." if last else "I have nothing from it yet."
+    refused = [n for n in away if getattr(control.pbxes[n], "login_error", None)]
+    if refused:
+        head = f"Asterisk ({join(refused)}) refused ccbot's login; ask your admin"
+        return Note(
+            f"{head} to run `ccbot doctor`. Meanwhile {tail[0].lower()}{tail[1:]}"
+        )
     return Note(f"Can't reach the phone system ({join(away)}) right now: {tail}")
 
 
@@ -68,12 +76,14 @@ async def queues_reply(control: Control, actor: Person | None = None) -> Reply:
         blocks.append(
             Table(headline, ("Member", "State"), tuple(rows), empty="Nobody is in it.")
         )
-    note = _away_note(away, snapshots)
+    note = _away_note(control, away, snapshots)
     if note:
         blocks.append(note)
     total = sum(len(q.callers) for s in snapshots.values() for q in s.queues.values())
     summary = f"{plural(len(control.config.queues), 'queue')}, "
-    summary += f"{plural(total, 'caller')} waiting."
+    summary += (
+        f"{plural(total, 'caller')} waiting." if snapshots else "nothing known yet."
+    )
     return Reply(text=summary, blocks=tuple(blocks), public=True)
 
 
@@ -94,7 +104,7 @@ async def whoison_reply(
         info = control.config.queues[name]
         queue = _queue(snapshots, info.pbx, name)
         if queue is None:
-            lines.append(f"*{info.display_name}*: no news from Asterisk yet.")
+            lines.append(_no_news(info.display_name, info.pbx, away).text)
             continue
         ready = []
         for member in queue.members.values():
@@ -105,7 +115,7 @@ async def whoison_reply(
         people = join(sorted(ready)) if ready else "nobody"
         lines.append(f"*{info.display_name}*: {people}")
     blocks: list[Section | Note] = [Section("\n".join(lines))]
-    note = _away_note(away, control.snapshots)
+    note = _away_note(control, away, control.snapshots)
     if note:
         blocks.append(note)
     if len(chosen) == 1:
@@ -178,7 +188,7 @@ async def me_reply(control: Control, person: Person, actor: Person) -> Reply:
         blocks.append(Fields(tuple(layers)))
     else:
         blocks.append(Note("Not paused."))
-    note = _away_note(away, control.snapshots)
+    note = _away_note(control, away, control.snapshots)
     if note:
         blocks.append(note)
     blocks += _calendar_notes(control, person)
@@ -189,11 +199,15 @@ def _automatic_layers(
     control: Control, person: Person, paused: set[Layer]
 ) -> list[tuple[str, str]]:
     """With a calendar source, the calendar and presence layers say "not now" too."""
-    if control.config.settings.calendar.source == "none":
+    rules = control.config.settings.calendar
+    if rules.source == "none":
         return []
+    # Presence is read only from Graph, and only when it is switched on.
+    with_presence = rules.source == "graph" and rules.presence
+    shown = (Layer.CALENDAR, Layer.PRESENCE) if with_presence else (Layer.CALENDAR,)
     return [
         (layer.label.capitalize(), "not pausing")
-        for layer in (Layer.CALENDAR, Layer.PRESENCE)
+        for layer in shown
         if layer not in paused
     ]
 

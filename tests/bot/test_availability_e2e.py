@@ -305,8 +305,13 @@ async def test_me_shows_each_layer_and_the_next_change(
     me = render_text(await say(app, ANA, "/me"))
 
     assert "Calendar" in me and "paused: Meeting until" in me
-    assert "Presence" in me and "not pausing" in me
+    assert "Presence" not in me, "presence is off in this config"
     assert "Next change: resumes at" in me
+
+    await say(app, ANA, "/pause tea")
+    me = render_text(await say(app, ANA, "/me"))
+
+    assert "Next change: the meeting ends at" in me and "your own pause stays" in me
 
 
 ICS = '\n[calendar]\nsource = "ics"\npresence = false\n'
