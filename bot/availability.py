@@ -801,7 +801,7 @@ def describe_day(
     lead = f", {rules.lead_minutes:g} min early" if rules.lead_minutes else ""
     headline = (
         f"{person.name}'s calendar for the rest of today ({tz}): "
-        f"{len(found)} pause(s){lead}."
+        f"{len(found)} {'pause' if len(found) == 1 else 'pauses'}{lead}."
     )
     if note:
         extra.insert(0, Note(note))

@@ -285,7 +285,9 @@ def digest(
     if day and (start or end):
         raise click.UsageError("Give either --date or --from/--to, not both.")
     if (start is None) != (end is None) or (start and end and end < start):
-        raise click.UsageError("A span needs --from and --to, with --to not before.")
+        raise click.UsageError(
+            "A span needs both --from and --to, and --to may not be before --from."
+        )
     if post and start:
         raise click.UsageError("--post sends one day's digest: use --date.")
     by_lower = {name.lower(): name for name in config.queues}

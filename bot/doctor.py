@@ -49,7 +49,8 @@ async def _check_pbx(config: Config, name: str) -> tuple[list[str], int]:
     for queue in config.queues_on(name):
         if queue in snapshot.queues:
             members = len(snapshot.queues[queue].members)
-            lines.append(f"{OK}queue {queue}: exists in Asterisk, {members} members.")
+            count = f"{members} member" + ("" if members == 1 else "s")
+            lines.append(f"{OK}queue {queue}: exists in Asterisk, {count}.")
         else:
             problems += 1
             lines.append(

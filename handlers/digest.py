@@ -145,7 +145,8 @@ def render_digest(digest: Digest) -> Reply:
     k, p = digest.kpis, digest.previous
     title = f"{digest.queue_name} digest for {digest.period}"
     if k.offered == 0:
-        text = f"No calls reached {digest.queue_name} on {digest.period}."
+        when = "on" if digest.one_day else "from"
+        text = f"No calls reached {digest.queue_name} {when} {digest.period}."
         if p is not None and p.offered:
             text += f" A week earlier it had {p.offered}."
         return Reply(text=f"*{title}*", blocks=(Note(text),), public=True)

@@ -158,6 +158,8 @@ async def me_reply(control: Control, person: Person, actor: Person) -> Reply:
                 else f" until `/unpause {person.email}`"
             )
         )
+        if until.strip() in layer_pause.reason:
+            until = ""  # "Meeting until 14:30" already says when
         mark = (
             " (this one shows in Asterisk)"
             if layer_pause is strongest and len(pauses) > 1
