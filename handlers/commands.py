@@ -228,8 +228,8 @@ def _split_command(line: str) -> tuple[str, str]:
 def _static_text(queues: str, who: str = "You're") -> str:
     return (
         f"{who} a permanent (static) member of {queues}, set in Asterisk's "
-        "queues.conf, so I can't take them out over AMI. Ask your phone admin, "
-        "or use `/pause` to stop calls."
+        "queues.conf, so I can't remove that membership over AMI. Ask your phone "
+        "admin, or use `/pause` to stop calls."
     )
 
 
