@@ -154,7 +154,10 @@ class Control:
         return self._seen.get((queue, email))
 
     def seen_of(self, email: str) -> list[Seen]:
-        return [s for (_, e), s in self._seen.items() if e == email]
+        # One look-up per configured queue: this runs for every person a
+        # calendar refresh changes, so no scan of everything seen.
+        found = (self._seen.get((queue, email)) for queue in self.config.queues)
+        return [seen for seen in found if seen is not None]
 
     def memberships(self, email: str) -> list[Membership]:
         return self.store.memberships(email)
@@ -170,7 +173,7 @@ class Control:
     def queues_of(self, email: str) -> list[str]:
         """Queues the person is in or wants to be in, static ones included."""
         wanted = {m.queue for m in self.store.memberships(email)}
-        static = {q for (q, e), s in self._seen.items() if e == email and s.static}
+        static = {seen.queue for seen in self.seen_of(email) if seen.static}
         return sorted(wanted | static)
 
     def _want(self, email: str, queue: str, members: set[tuple[str, str]]) -> Want:

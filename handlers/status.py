@@ -134,6 +134,7 @@ async def me_reply(control: Control, person: Person, actor: Person) -> Reply:
         if seen is not None and seen.static:
             state = "permanent (static) member"
         elif seen is None:
+            # Wanted but not yet seen in Asterisk.
             state = "joining: waiting for the phone system"
         else:
             state = "in"
